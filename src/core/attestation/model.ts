@@ -69,6 +69,11 @@ export interface AttestationOccurrence {
   /** Absent for the v1beta1 pgpSignedAttestation form, whose payload lives inside the message. */
   readonly serializedPayload?: Uint8Array;
   readonly signatures: readonly OccurrenceSignature[];
+  /**
+   * Set when the occurrence is an attestation but part of it cannot be decoded (non-base64 bytes,
+   * a signature without a key id). It is kept, not dropped, so the decision can say why it failed.
+   */
+  readonly defect?: { readonly code: AttestationRejectionCode; readonly message: string };
 }
 
 /**

@@ -1,0 +1,26 @@
+import { err, ok, problem, type Result } from '../result.js';
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const BASE64URL = /^[A-Za-z0-9\-_]*={0,2}$/;
+
+/**
+ * Strict decoding of a proto3 `bytes` field. Google's front end (and gcloud, which sends URL-safe
+ * base64) accepts both alphabets; Node's own decoder silently skips invalid characters, which
+ * would let garbage through as a shorter value, so the alphabet and length are checked first.
+ */
+export function decodeBase64Bytes(value: string, path: string): Result<Uint8Array> {
+  const s = value.replace(/[\r\n]/g, '');
+  if (!BASE64.test(s) && !BASE64URL.test(s)) {
+    return err(problem('INVALID_BASE64', `${path}: not valid base64 (standard or URL-safe alphabet)`, path));
+  }
+  const unpadded = s.replace(/=+$/, '');
+  if (unpadded.length % 4 === 1 || (s.includes('=') && s.length % 4 !== 0)) {
+    return err(problem('INVALID_BASE64', `${path}: base64 value has an impossible length`, path));
+  }
+  const standard = unpadded.replace(/-/g, '+').replace(/_/g, '/');
+  return ok(new Uint8Array(Buffer.from(standard, 'base64')));
+}
+
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}
