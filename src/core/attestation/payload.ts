@@ -25,7 +25,7 @@ export interface SignaturePayload {
 }
 
 const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
-const TAG_AND_DIGEST = /^(.+?)(?::[\w][\w.-]{0,127})?@(sha256:[0-9a-fA-F]{64})$/;
+const TAG_AND_DIGEST = /^(.+?)(?::[\w][\w.-]{0,127})?@(sha256:[0-9a-f]{64})$/;
 
 /**
  * Builds the payload for an artifact URL `REGISTRY/PATH[:TAG]@sha256:DIGEST`, as gcloud does: the
@@ -42,7 +42,7 @@ export function createSignaturePayload(artifactUrl: string): Result<string> {
   const repository = m[1] as string;
   const digest = m[2] as string;
   // Validate the repository part with the same parser used for deploy-time images.
-  const parsed = parseImageReference(`${repository}@${digest.toLowerCase()}`);
+  const parsed = parseImageReference(`${repository}@${digest}`);
   if (!parsed.ok) return err(problem('INVALID_ARTIFACT_URL', `artifact URL ${artifactUrl}: ${parsed.error.message}`));
   return ok(pythonJsonDump({
     critical: {

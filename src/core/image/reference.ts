@@ -105,7 +105,7 @@ export function precheckReferenceText(input: unknown): Reasoned<string> {
   const scheme = SCHEME_RE.exec(text);
   if (scheme !== null) {
     text = text.slice(scheme[0].length);
-    if (text.length === 0) return err(`is empty after the "${scheme[0]}" prefix`);
+    if (text.length === 0) return err(`is empty after the ${quoteUntrusted(scheme[0], 64)} prefix`);
   } else if (OTHER_SCHEME_RE.test(text)) {
     return err('has an unsupported URL scheme (only http:// and https:// prefixes are stripped)');
   }
@@ -135,15 +135,15 @@ export function normalizeRegistry(raw: string): Reasoned<string> {
   let port: string | undefined;
   if (lower.startsWith('[')) {
     const close = lower.indexOf(']');
-    if (close < 0) return err(`registry "${raw}" has an unterminated IPv6 address`);
+    if (close < 0) return err(`registry ${quoteUntrusted(raw, 64)} has an unterminated IPv6 address`);
     host = lower.slice(0, close + 1);
     const rest = lower.slice(close + 1);
     if (rest.length > 0) {
-      if (!rest.startsWith(':')) return err(`registry "${raw}" has unexpected text after the IPv6 address`);
+      if (!rest.startsWith(':')) return err(`registry ${quoteUntrusted(raw, 64)} has unexpected text after the IPv6 address`);
       port = rest.slice(1);
     }
     if (!IPV6_RE.test(host) || !host.slice(1, -1).includes(':')) {
-      return err(`registry "${raw}" has an invalid IPv6 address (expected [hex:hex:...])`);
+      return err(`registry ${quoteUntrusted(raw, 64)} has an invalid IPv6 address (expected [hex:hex:...])`);
     }
   } else {
     const colon = lower.indexOf(':');
@@ -151,19 +151,19 @@ export function normalizeRegistry(raw: string): Reasoned<string> {
       host = lower.slice(0, colon);
       port = lower.slice(colon + 1);
     }
-    if (host.length === 0) return err(`registry "${raw}" has an empty host`);
+    if (host.length === 0) return err(`registry ${quoteUntrusted(raw, 64)} has an empty host`);
     for (const part of host.split('.')) {
       if (!DOMAIN_COMPONENT_RE.test(part)) {
         return err(
-          `registry host "${host}" is invalid: each dot-separated label must be letters, digits and inner hyphens`,
+          `registry host ${quoteUntrusted(host, 64)} is invalid: each dot-separated label must be letters, digits and inner hyphens`,
         );
       }
     }
   }
   if (port !== undefined) {
-    if (port.length === 0) return err(`registry "${raw}" has an empty port after ':'`);
+    if (port.length === 0) return err(`registry ${quoteUntrusted(raw, 64)} has an empty port after ':'`);
     if (!PORT_RE.test(port) || Number(port) < 1 || Number(port) > 65535) {
-      return err(`registry "${raw}" has an invalid port "${port}" (expected 1-65535)`);
+      return err(`registry ${quoteUntrusted(raw, 64)} has an invalid port ${quoteUntrusted(port, 64)} (expected 1-65535)`);
     }
   }
   const normalized = port === undefined ? host : `${host}:${port}`;
@@ -174,10 +174,10 @@ export function normalizeRegistry(raw: string): Reasoned<string> {
 export function pathComponentProblem(component: string): string | undefined {
   if (PATH_COMPONENT_RE.test(component)) return undefined;
   if (/[A-Z]/.test(component) && PATH_COMPONENT_RE.test(component.toLowerCase())) {
-    return `repository path component "${component}" must be lower-case`;
+    return `repository path component ${quoteUntrusted(component, 64)} must be lower-case`;
   }
   return (
-    `repository path component "${component}" is invalid: use lower-case letters and digits ` +
+    `repository path component ${quoteUntrusted(component, 64)} is invalid: use lower-case letters and digits ` +
     `separated by '.', '_', '__' or '-'`
   );
 }
@@ -185,9 +185,8 @@ export function pathComponentProblem(component: string): string | undefined {
 /** Validates a repository path (`a/b/c`); adds Docker Hub's implicit `library/`. */
 export function normalizeRepositoryPath(registry: string, path: string): Reasoned<string> {
   if (path.length === 0) return err('has no repository path');
-  if (path.startsWith('/')) return err("repository path must not start with '/'");
   if (path.endsWith('/')) return err("ends with '/'");
-  if (path.includes('//')) return err("contains an empty path component ('//')");
+  if (path.startsWith('/') || path.includes('//')) return err("contains an empty path component ('//')");
   for (const component of path.split('/')) {
     const why = pathComponentProblem(component);
     if (why !== undefined) return err(why);
@@ -199,7 +198,7 @@ export function tagProblem(tag: string): string | undefined {
   if (tag.length === 0) return "has an empty tag after ':'";
   if (tag.length > 128) return `tag is too long (${tag.length} characters; at most 128)`;
   if (!TAG_RE.test(tag)) {
-    return `tag "${tag}" is invalid: tags use [A-Za-z0-9_.-] and must not start with '.' or '-'`;
+    return `tag ${quoteUntrusted(tag, 64)} is invalid: tags use [A-Za-z0-9_.-] and must not start with '.' or '-'`;
   }
   return undefined;
 }
@@ -208,16 +207,16 @@ export function tagProblem(tag: string): string | undefined {
 export function normalizeDigest(digest: string): Reasoned<string> {
   if (digest.length === 0) return err("has an empty digest after '@'");
   const colon = digest.indexOf(':');
-  if (colon < 0) return err(`digest "${digest}" must have the form algorithm:hex, e.g. sha256:<64 hex digits>`);
+  if (colon < 0) return err(`digest ${quoteUntrusted(digest, 64)} must have the form algorithm:hex, e.g. sha256:<64 hex digits>`);
   const algorithm = digest.slice(0, colon);
   const encoded = digest.slice(colon + 1);
-  if (algorithm.length === 0) return err(`digest "${digest}" has an empty algorithm`);
+  if (algorithm.length === 0) return err(`digest ${quoteUntrusted(digest, 64)} has an empty algorithm`);
   if (!DIGEST_ALGORITHM_RE.test(algorithm)) {
     return /[A-Z]/.test(algorithm) && DIGEST_ALGORITHM_RE.test(algorithm.toLowerCase())
-      ? err(`digest algorithm "${algorithm}" must be lower-case`)
-      : err(`digest algorithm "${algorithm}" is invalid`);
+      ? err(`digest algorithm ${quoteUntrusted(algorithm, 64)} must be lower-case`)
+      : err(`digest algorithm ${quoteUntrusted(algorithm, 64)} is invalid`);
   }
-  if (encoded.length === 0) return err(`digest "${digest}" has an empty encoded value`);
+  if (encoded.length === 0) return err(`digest ${quoteUntrusted(digest, 64)} has an empty encoded value`);
   const hexLength = HEX_DIGEST_LENGTHS.get(algorithm);
   if (hexLength !== undefined) {
     if (!/^[0-9a-fA-F]+$/.test(encoded)) return err(`${algorithm} digest must be hex digits`);
@@ -226,7 +225,7 @@ export function normalizeDigest(digest: string): Reasoned<string> {
     }
     return ok(`${algorithm}:${encoded.toLowerCase()}`);
   }
-  if (!DIGEST_ENCODED_RE.test(encoded)) return err(`digest "${digest}" has an invalid encoded value`);
+  if (!DIGEST_ENCODED_RE.test(encoded)) return err(`digest ${quoteUntrusted(digest, 64)} has an invalid encoded value`);
   return ok(digest);
 }
 

@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { buildEvidence } from '../../core/evaluation/evidence.js';
+import { compilePatterns, compilePolicy, evaluate } from '../../core/evaluation/evaluate.js';
+import type { DeploymentContext, Platform } from '../../core/evaluation/request.js';
+import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from '../../core/evaluation/system-policy.js';
+import { parseImageReference } from '../../core/image/reference.js';
+import { parsePolicyText } from '../../core/policy/parse.js';
+import { loadEvidenceDir } from '../evidence-dir.js';
+import { CliExit, EXIT } from '../exit-codes.js';
+import { readText } from '../files.js';
+import { renderDecision } from '../render-decision.js';
+import { outputFormat } from './policy.js';
+
+interface EvaluateOptions {
+  offline?: boolean;
+  policy?: string;
+  evidence?: string;
+  systemPolicy?: string;
+  cluster?: string;
+  namespace?: string;
+  serviceAccount?: string;
+  istioIdentity?: string;
+  platform: string;
+  breakglass?: string;
+  format: string;
+}
+
+export function registerEvaluate(program: Command): void {
+  program
+    .command('evaluate')
+    .description('decide whether images may be deployed; exit 0 allowed (dry run and breakglass included), 1 denied, 2 bad input')
+    .argument('<images...>', 'images as the deployment names them (tag, digest or both)')
+    .option('--offline', 'evaluate locally from files, with no server')
+    .option('--policy <file>', 'policy file (YAML or JSON), with --offline')
+    .option('--evidence <dir>', 'folder with attestors/*.json and occurrences/*.json, with --offline')
+    .option('--system-policy <file>', 'policy file whose admissionWhitelistPatterns replace the built-in system image patterns')
+    .option('--platform <platform>', 'gke or cloudrun (Cloud Run uses the default rule only)', 'gke')
+    .option('--cluster <location.id>', 'cluster, for clusterAdmissionRules')
+    .option('--namespace <ns>', 'Kubernetes namespace')
+    .option('--service-account <ns:sa>', 'Kubernetes service account (NS:SA, or SA with --namespace)')
+    .option('--istio-identity <id>', 'Istio service identity (spiffe://DOMAIN/ns/NS/sa/SA)')
+    .option('--breakglass <justification>', 'break glass: allow whatever the policy says, and mark the decision')
+    .option('--format <format>', 'text or json (the documented decision schema)', 'text')
+    .action(async (images: string[], opts: EvaluateOptions) => {
+      const format = outputFormat(opts.format);
+      if (opts.offline !== true) {
+        throw new CliExit(EXIT.USAGE, 'evaluating against a server is not available in this version; use --offline --policy FILE --evidence DIR');
+      }
+      if (opts.policy === undefined) throw new CliExit(EXIT.USAGE, '--policy is required with --offline');
+      const context = deploymentContext(opts);
+      for (const image of images) {
+        const r = parseImageReference(image);
+        if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid image ${JSON.stringify(image)}: ${r.error.message}`);
+      }
+      const policy = parsePolicyText(await readText(opts.policy, 'policy file'));
+      if (!policy.ok) throw new CliExit(EXIT.USAGE, `invalid policy ${opts.policy}:\n${policy.error.map((p) => `  ${p.message}`).join('\n')}`);
+      const compiled = compilePolicy(policy.value);
+      if (!compiled.ok) throw new CliExit(EXIT.USAGE, compiled.error.map((p) => p.message).join('\n'));
+      const system = await systemPatterns(opts.systemPolicy);
+      const loaded = opts.evidence === undefined ? { attestors: [], occurrences: [], notes: [] } : await loadEvidenceDir(opts.evidence);
+      for (const note of loaded.notes) process.stderr.write(`note: ${note}\n`);
+      const evidence = await buildEvidence(loaded.attestors, loaded.occurrences, new Date());
+      const decision = evaluate(compiled.value, system, { images, context }, evidence);
+      process.stdout.write(format === 'json' ? `${JSON.stringify(decision, null, 2)}\n` : renderDecision(decision));
+      process.exitCode = decision.allowed ? EXIT.OK : EXIT.DENIED;
+    });
+}
+
+function deploymentContext(opts: EvaluateOptions): DeploymentContext {
+  if (opts.platform !== 'gke' && opts.platform !== 'cloudrun') throw new CliExit(EXIT.USAGE, `--platform must be gke or cloudrun, not ${opts.platform}`);
+  const platform: Platform = opts.platform;
+  if (opts.cluster !== undefined && !/^[^.\s]+\.[^.\s]+$/.test(opts.cluster)) {
+    throw new CliExit(EXIT.USAGE, `--cluster must be LOCATION.CLUSTER_ID, not ${opts.cluster}`);
+  }
+  if (opts.serviceAccount !== undefined && !opts.serviceAccount.includes(':') && opts.namespace === undefined) {
+    throw new CliExit(EXIT.USAGE, '--service-account needs the form NS:SA, or --namespace');
+  }
+  if (opts.breakglass !== undefined && opts.breakglass.trim() === '') throw new CliExit(EXIT.USAGE, '--breakglass needs a justification');
+  const optional = { cluster: opts.cluster, namespace: opts.namespace, serviceAccount: opts.serviceAccount, istioIdentity: opts.istioIdentity, breakglass: opts.breakglass };
+  return { platform, ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)) };
+}
+
+async function systemPatterns(file: string | undefined) {
+  const raw = file === undefined
+    ? DEFAULT_SYSTEM_IMAGE_PATTERNS
+    : await (async () => {
+        const r = parsePolicyText(await readText(file, 'system policy file'));
+        if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid system policy ${file}:\n${r.error.map((p) => `  ${p.message}`).join('\n')}`);
+        return r.value.admissionWhitelistPatterns.map((p) => p.namePattern);
+      })();
+  const compiled = compilePatterns(raw);
+  if (!compiled.ok) throw new CliExit(EXIT.USAGE, compiled.error.map((p) => p.message).join('\n'));
+  return compiled.value;
+}

@@ -1,0 +1,87 @@
+/**
+ * Test helpers around the real fixtures in testdata/ (made by openssl, gpg and gcloud; see
+ * testdata/generate.sh). New signatures in tests are made by the openssl binary too, never by the
+ * code under test.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const TESTDATA = join(ROOT, 'testdata');
+
+export function readFixture(...parts: string[]): Buffer {
+  return readFileSync(join(TESTDATA, ...parts));
+}
+
+export function readFixtureText(...parts: string[]): string {
+  return readFixture(...parts).toString('utf8');
+}
+
+const HASH: Record<string, string> = {
+  ECDSA_P256_SHA256: 'sha256', ECDSA_P384_SHA384: 'sha384', ECDSA_P521_SHA512: 'sha512',
+  RSA_PSS_2048_SHA256: 'sha256', RSA_PSS_3072_SHA256: 'sha256', RSA_PSS_4096_SHA256: 'sha256', RSA_PSS_4096_SHA512: 'sha512',
+  RSA_SIGN_PKCS1_2048_SHA256: 'sha256', RSA_SIGN_PKCS1_3072_SHA256: 'sha256', RSA_SIGN_PKCS1_4096_SHA256: 'sha256', RSA_SIGN_PKCS1_4096_SHA512: 'sha512',
+};
+
+/** Signs bytes with a fixture key using the openssl binary (`openssl dgst -<hash> -sign`). */
+export function opensslSign(keyDir: string, algorithm: string, data: Uint8Array, opts: { pss?: boolean } = {}): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-sign-'));
+  const input = join(dir, 'payload');
+  writeFileSync(input, data);
+  const hash = HASH[algorithm];
+  if (hash === undefined) throw new Error(`unknown algorithm ${algorithm}`);
+  const pss = opts.pss ?? algorithm.startsWith('RSA_PSS');
+  const args = ['dgst', `-${hash}`, '-sign', join(TESTDATA, 'pkix', keyDir, 'private.pem')];
+  if (pss) args.push('-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest');
+  args.push(input);
+  return execFileSync('openssl', args);
+}
+
+export function b64url(bytes: Uint8Array | string): string {
+  return Buffer.from(bytes).toString('base64url');
+}
+
+export interface KeySpec {
+  readonly id: string;
+  readonly pem?: string;
+  readonly algorithm?: string;
+  readonly pgp?: string;
+}
+
+/** An Attestor resource as the v1 API returns it. */
+export function attestorResource(name: string, note: string, keys: readonly KeySpec[]): Record<string, unknown> {
+  return {
+    name,
+    userOwnedGrafeasNote: {
+      noteReference: note,
+      publicKeys: keys.map((k) =>
+        k.pgp !== undefined
+          ? { id: k.id, asciiArmoredPgpPublicKey: k.pgp }
+          : { id: k.id, pkixPublicKey: { publicKeyPem: k.pem, signatureAlgorithm: k.algorithm } },
+      ),
+    },
+  };
+}
+
+/** A Grafeas v1 ATTESTATION occurrence as Container Analysis returns it. */
+export function occurrenceResource(o: {
+  name: string;
+  note: string;
+  resourceUri: string;
+  payload?: Uint8Array | string;
+  signatures: { keyId: string; signature: Uint8Array | string }[];
+}): Record<string, unknown> {
+  return {
+    name: o.name,
+    kind: 'ATTESTATION',
+    noteName: o.note,
+    resourceUri: o.resourceUri,
+    attestation: {
+      ...(o.payload === undefined ? {} : { serializedPayload: typeof o.payload === 'string' ? o.payload : b64url(o.payload) }),
+      signatures: o.signatures.map((s) => ({ publicKeyId: s.keyId, signature: typeof s.signature === 'string' ? s.signature : b64url(s.signature) })),
+    },
+  };
+}
