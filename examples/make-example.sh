@@ -33,7 +33,7 @@ process.stdout.write(JSON.stringify({
   },
   updateTime: "2026-11-23T09:00:00.000000Z",
 }, null, 2) + "\n");
-' "$(cat "$work/public.pem")" "$KEY_ID" "$ATTESTOR" "$NOTE" "$PROJECT" > "evidence/attestors/$ATTESTOR.json"
+' -- "$(cat "$work/public.pem")" "$KEY_ID" "$ATTESTOR" "$NOTE" "$PROJECT" > "evidence/attestors/$ATTESTOR.json"
 
 # The JSON array `gcloud container binauthz attestations list --format=json` prints.
 cat > evidence/occurrences/attestations.json <<JSON

@@ -85,3 +85,33 @@ export function occurrenceResource(o: {
     },
   };
 }
+
+/** True when the gcloud CLI is installed (it is on every Tollgate development and CI machine). */
+export function hasGcloud(): boolean {
+  try {
+    execFileSync('gcloud', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs gcloud in a private, throwaway configuration with credentials disabled (gcloud refuses to
+ * run even offline commands without an account otherwise) and returns its stdout.
+ */
+export function runGcloud(args: readonly string[]): string {
+  const config = mkdtempSync(join(tmpdir(), 'tollgate-gcloud-'));
+  const env = {
+    ...process.env,
+    CLOUDSDK_CONFIG: config,
+    CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true',
+    CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: 'true',
+    CLOUDSDK_AUTH_DISABLE_CREDENTIALS: 'true',
+  };
+  return execFileSync('gcloud', [...args], { env, encoding: 'utf8' });
+}
+
+export function readRepoFile(...parts: string[]): string {
+  return readFileSync(join(ROOT, ...parts), 'utf8');
+}

@@ -1,10 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readFixtureText } from '../../../test/support/fixtures.js';
+import { hasGcloud, readFixtureText, runGcloud } from '../../../test/support/fixtures.js';
 import { createSignaturePayload, parseSignaturePayload } from './payload.js';
 
 interface Case { url: string; payload: string }
@@ -31,8 +27,6 @@ describe('createSignaturePayload', () => {
   // The live comparison: run the installed gcloud on URLs it has not seen in the fixtures.
   const gcloud = hasGcloud();
   it.runIf(gcloud)('matches the installed gcloud on fresh URLs', () => {
-    const config = mkdtempSync(join(tmpdir(), 'tollgate-gcloud-'));
-    const env = { ...process.env, CLOUDSDK_CONFIG: config, CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true', CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: 'true' };
     const hex = (seed: number) => Array.from({ length: 64 }, (_, i) => ((seed * 7 + i * 13) % 16).toString(16)).join('');
     const urls = [
       `europe-north1-docker.pkg.dev/proj-123/images/team/svc@sha256:${hex(1)}`,
@@ -41,7 +35,7 @@ describe('createSignaturePayload', () => {
       `me-west1-docker.pkg.dev/p/r/very/deep/path/to/the/image@sha256:${hex(4)}`,
     ];
     for (const url of urls) {
-      const expected = execFileSync('gcloud', ['container', 'binauthz', 'create-signature-payload', `--artifact-url=${url}`], { env, encoding: 'utf8' });
+      const expected = runGcloud(['container', 'binauthz', 'create-signature-payload', `--artifact-url=${url}`]);
       const r = createSignaturePayload(url);
       expect(r.ok && r.value, url).toBe(expected);
     }
@@ -91,11 +85,3 @@ describe('parseSignaturePayload', () => {
   });
 });
 
-function hasGcloud(): boolean {
-  try {
-    execFileSync('gcloud', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}

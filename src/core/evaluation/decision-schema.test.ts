@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT } from '../../../test/support/fixtures.js';
+import { readRepoFile } from '../../../test/support/fixtures.js';
 import { ATTESTATION_REJECTION_CODES } from '../attestation/model.js';
 import { DECISION_SCHEMA_VERSION } from './decision.js';
 
 // The decision schema is a contract with CI scripts: every code the engine can emit is documented.
 describe('docs/decision-schema.md', () => {
-  const doc = readFileSync(join(ROOT, 'docs', 'decision-schema.md'), 'utf8');
+  const doc = readRepoFile('docs', 'decision-schema.md');
   it('documents the schema version and every code', () => {
     const codes = [
       DECISION_SCHEMA_VERSION,
