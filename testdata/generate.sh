@@ -24,6 +24,7 @@
 #   testdata/pgp/payload.uncompressed.asc      same, with -z 0 (literal data visible, for tampering)
 #   testdata/pgp/other-signed.asc              payload.json signed by other
 #   testdata/pgp/subkey-signed.asc             payload.json signed by subkey-signer (its signing subkey)
+#   testdata/pgp/multi-signed.asc              payload.json with two signatures, by other and by signer
 #   testdata/pgp/different-payload.json/.asc   payload for another digest, signed by signer
 #   testdata/pgp/clearsigned.asc               gpg --clearsign by signer (must be refused)
 #   testdata/pgp/detached.asc                  gpg --armor --detach-sign by signer (must be refused)
@@ -164,6 +165,7 @@ sign "$SIGNER" pgp/payload.json.asc --armor --sign pgp/payload.json
 sign "$SIGNER" pgp/payload.uncompressed.asc --armor --sign -z 0 pgp/payload.json
 sign "$OTHER" pgp/other-signed.asc --armor --sign pgp/payload.json
 sign "$SUBKEY_SIGNER" pgp/subkey-signed.asc --armor --sign pgp/payload.json
+sign "$OTHER" pgp/multi-signed.asc --local-user "$SIGNER" --armor --sign pgp/payload.json
 sign "$SIGNER" pgp/different-payload.asc --armor --sign pgp/different-payload.json
 sign "$SIGNER" pgp/clearsigned.asc --clearsign pgp/payload.json
 sign "$SIGNER" pgp/detached.asc --armor --detach-sign pgp/payload.json

@@ -90,7 +90,14 @@ function ecdsaDerProblem(sig: Uint8Array): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // PEM
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
+/** Reads `LABEL-----` at `at`; the label is upper-case letters, digits and spaces. */
+function readLabel(text: string, at: number): { label: string; next: number } | undefined {
+  const close = text.indexOf('-----', at);
+  if (close < 0 || close - at > 64) return undefined;
+  const label = text.slice(at, close);
+  if (!/^[A-Z0-9 ]+$/.test(label)) return undefined;
+  return { label, next: close + 5 };
+}
 
 function describeLabel(label: string): string {
   if (label.includes('PRIVATE KEY')) return `a private key (PEM "${label}"); supply only the public key`;
@@ -106,19 +113,28 @@ function decodePem(pem: string): Result<Uint8Array> {
     return err(fieldProblem(code, field, 'is empty; expected a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----")'));
   }
   if (pem.length > MAX_PEM_LENGTH) return err(fieldProblem(code, field, `is longer than ${MAX_PEM_LENGTH} characters`));
-  const blocks = [...pem.matchAll(PEM_BLOCK)];
-  if (blocks.length === 0) {
+  // Linear scan (no backtracking regex over attacker input): exactly one BEGIN … END pair.
+  const beginAt = pem.indexOf('-----BEGIN ');
+  if (beginAt < 0) {
     return err(fieldProblem(code, field, 'is not PEM: no "-----BEGIN PUBLIC KEY-----" … "-----END PUBLIC KEY-----" block'));
   }
-  if (blocks.length > 1) return err(fieldProblem(code, field, `holds ${blocks.length} PEM blocks; expected exactly one public key`));
-  const block = blocks[0] as RegExpMatchArray;
-  const [whole, begin = '', body = '', end = ''] = block;
+  const secondBegin = pem.indexOf('-----BEGIN ', beginAt + 1);
+  if (secondBegin >= 0) return err(fieldProblem(code, field, 'holds more than one PEM block; expected exactly one public key'));
+  const beginLabel = readLabel(pem, beginAt + '-----BEGIN '.length);
+  if (beginLabel === undefined) return err(fieldProblem(code, field, 'has a malformed PEM BEGIN line'));
+  const bodyStart = beginLabel.next;
+  const endAt = pem.indexOf('-----END ', bodyStart);
+  if (endAt < 0) return err(fieldProblem(code, field, `has no PEM END line for "${beginLabel.label}"`));
+  const endLabel = readLabel(pem, endAt + '-----END '.length);
+  if (endLabel === undefined) return err(fieldProblem(code, field, 'has a malformed PEM END line'));
+  const begin = beginLabel.label;
+  const end = endLabel.label;
   if (begin !== end) return err(fieldProblem(code, field, `PEM BEGIN label "${begin}" does not match END label "${end}"`));
   if (begin !== 'PUBLIC KEY') return err(fieldProblem(code, field, `is ${describeLabel(begin)}`));
-  const index = block.index ?? 0;
-  if (pem.slice(0, index).trim() !== '' || pem.slice(index + whole.length).trim() !== '') {
+  if (pem.slice(0, beginAt).trim() !== '' || pem.slice(endLabel.next).trim() !== '') {
     return err(fieldProblem(code, field, 'has text outside the PEM block'));
   }
+  const body = pem.slice(bodyStart, endAt);
   const b64 = body.replace(/[ \t\r\n]/g, '');
   if (b64 === '' || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
     return err(fieldProblem(code, field, 'the PEM body is not valid base64'));

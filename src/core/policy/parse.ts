@@ -6,7 +6,7 @@
  * found is reported at once (up to MAX_PROBLEMS), and each problem carries a stable code, the field
  * path it is about, and a message that starts with that path. docs/policy.md lists the rules.
  */
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import { describeError, err, ok, problem, type Problem, type Result } from '../result.js';
 import {
   ENFORCEMENT_MODES,
@@ -106,26 +106,36 @@ function parseYamlText(text: string): Result<unknown, Problem[]> {
     version: '1.2',
     schema: 'core',
     merge: false,
-    uniqueKeys: true,
+    uniqueKeys: false, // the library's check is quadratic in the size of a mapping; see duplicateKeyProblems
     prettyErrors: false,
     strict: true,
     stringKeys: true,
   });
+  let duplicates: Problem[];
+  try {
+    duplicates = duplicateKeyProblems(doc, text);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    duplicates = [problem('TOO_DEEP', 'policy: the YAML is nested too deeply to read')];
+  }
   if (doc.errors.length > 0) {
-    const problems = doc.errors.slice(0, 20).map((e) => {
-      const code = e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'SYNTAX';
-      const what = code === 'DUPLICATE_KEY' ? 'duplicate key' : 'YAML syntax error';
-      return problem(code, `${what} at ${positionOf(text, e.pos[0])}: ${e.message}`);
-    });
+    const problems = doc.errors
+      .slice(0, 20)
+      .map((e) =>
+        /call stack/i.test(e.message)
+          ? problem('TOO_DEEP', `YAML at ${positionOf(text, e.pos[0])} is nested too deeply to read`)
+          : problem('SYNTAX', `YAML syntax error at ${positionOf(text, e.pos[0])}: ${e.message}`),
+      );
     if (doc.errors.length > 20) {
       problems.push(problem('TOO_MANY_PROBLEMS', `policy: ${doc.errors.length - 20} more YAML errors not shown`));
     }
-    return err(problems);
+    return err([...problems, ...duplicates]);
   }
+  if (duplicates.length > 0) return err(duplicates);
   try {
     return ok(doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown);
   } catch (e) {
-    if (e instanceof ReferenceError && /alias/i.test(e.message)) {
+    if (e instanceof ReferenceError && /excessive alias count/i.test(e.message)) {
       return err([
         problem(
           'TOO_MANY_ALIASES',
@@ -133,8 +143,38 @@ function parseYamlText(text: string): Result<unknown, Problem[]> {
         ),
       ]);
     }
+    if (e instanceof RangeError) return err([problem('TOO_DEEP', 'policy: the YAML is nested too deeply to read')]);
     return err([problem('SYNTAX', `YAML syntax error: ${describeError(e)}`)]);
   }
+}
+
+/** Duplicate keys in any mapping of the document, found in linear time. */
+function duplicateKeyProblems(doc: Document, text: string): Problem[] {
+  const problems: Problem[] = [];
+  let count = 0;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        const id = isScalar(key) ? `s:${String(key.value)}` : `n:${String(key)}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        count++;
+        if (problems.length < 20) {
+          const at = isScalar(key) && key.range ? key.range[0] : 0;
+          const shown = isScalar(key) ? quote(String(key.value)) : 'a key';
+          problems.push(problem('DUPLICATE_KEY', `duplicate key at ${positionOf(text, at)}: ${shown} appears twice in one mapping`));
+        }
+      }
+    },
+  });
+  if (count > problems.length) {
+    problems.push(problem('TOO_MANY_PROBLEMS', `policy: ${count - problems.length} more duplicate keys not shown`));
+  }
+  return problems;
 }
 
 /**
@@ -178,6 +218,7 @@ const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 class JsonReader {
   private pos = 0;
   readonly duplicates: Problem[] = [];
+  duplicateCount = 0;
 
   constructor(private readonly text: string) {}
 
@@ -250,7 +291,8 @@ class JsonReader {
       const keyAt = this.pos;
       const key = this.string();
       if (seen.has(key)) {
-        this.duplicates.push(
+        this.duplicateCount++;
+        if (this.duplicates.length < 20) this.duplicates.push(
           problem('DUPLICATE_KEY', `duplicate key at ${positionOf(this.text, keyAt)}: ${JSON.stringify(key)} appears twice in one object`),
         );
       }
@@ -319,12 +361,18 @@ function parseJsonText(text: string): Result<unknown, Problem[]> {
   const reader = new JsonReader(text);
   try {
     const value = reader.read();
+    if (reader.duplicateCount > reader.duplicates.length) {
+      reader.duplicates.push(
+        problem('TOO_MANY_PROBLEMS', `policy: ${reader.duplicateCount - reader.duplicates.length} more duplicate keys not shown`),
+      );
+    }
     if (reader.duplicates.length > 0) return err(reader.duplicates);
     return ok(value);
   } catch (e) {
     if (e instanceof JsonSyntaxError) {
       const what = e.code === 'TOO_DEEP' ? 'JSON' : 'JSON syntax error';
-      return err([...reader.duplicates, problem(e.code, `${what} at ${positionOf(text, e.offset)}: ${e.message}`)]);
+      const hint = e.code === 'SYNTAX' ? " (text that starts with '{' is read as JSON)" : '';
+      return err([...reader.duplicates, problem(e.code, `${what} at ${positionOf(text, e.offset)}: ${e.message}${hint}`)]);
     }
     throw e;
   }
@@ -333,8 +381,8 @@ function parseJsonText(text: string): Result<unknown, Problem[]> {
 // ---------------------------------------------------------------------------------------------
 // Names and keys
 
-/** 6–30 characters: a lowercase letter, then letters, digits or hyphens, not ending in a hyphen. */
-const PROJECT_ID = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
+// Google requires 6-30 characters; Tollgate also takes shorter ids (tutorials and gcloud tests use `demo`).
+const PROJECT_ID = '[a-z](?:[a-z0-9-]{0,28}[a-z0-9])?';
 /** Legacy domain-scoped project ids: `example.com:my-project`. */
 const DNS_LABEL_SRC = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN_PROJECT_ID = `${DNS_LABEL_SRC}(?:\\.${DNS_LABEL_SRC})+:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?`;
@@ -350,20 +398,25 @@ export function isValidAttestorName(name: string): boolean {
   return typeof name === 'string' && name.length <= 400 && ATTESTOR_NAME.test(name);
 }
 
+/** JSON-quotes untrusted text for a message, cut to a readable length. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}…` : s);
+}
+
 function attestorNameProblem(name: string): string {
   const expected = 'expected projects/PROJECT_ID/attestors/ATTESTOR_ID';
-  if (name.includes('$')) return `${JSON.stringify(name)} contains an unexpanded shell variable; ${expected}`;
+  if (name.includes('$')) return `${quote(name)} contains an unexpanded shell variable; ${expected}`;
   if (name === '') return `empty attestor name; ${expected}`;
   const parts = name.split('/');
-  if (parts.length === 1) return `${JSON.stringify(name)} is a bare attestor id; ${expected}`;
+  if (parts.length === 1) return `${quote(name)} is a bare attestor id; ${expected}`;
   if (parts.length !== 4 || parts[0] !== 'projects' || parts[2] !== 'attestors') {
-    return `${JSON.stringify(name)} is not an attestor resource name; ${expected}`;
+    return `${quote(name)} is not an attestor resource name; ${expected}`;
   }
   const project = parts[1] ?? '';
   if (!PROJECT_ONLY.test(project)) {
-    return `${JSON.stringify(project)} is not a valid project id (6-30 lowercase letters, digits or hyphens, starting with a letter, not ending with a hyphen)`;
+    return `${quote(project)} is not a valid project id (1-30 lowercase letters, digits or hyphens, starting with a letter, not ending with a hyphen)`;
   }
-  return `${JSON.stringify(parts[3] ?? '')} is not a valid attestor id (1-100 letters, digits, '_' or '-')`;
+  return `${quote(parts[3] ?? '')} is not a valid attestor id (1-100 letters, digits, '_' or '-')`;
 }
 
 const DNS_LABEL = new RegExp(`^${DNS_LABEL_SRC}$`);
@@ -383,7 +436,7 @@ const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 
 /** Returns why `key` is not a valid key for `map`, or undefined when it is. */
 function ruleKeyProblem(map: SpecificRuleMap, key: string): string | undefined {
-  const q = JSON.stringify(key);
+  const q = quote(key);
   switch (map) {
     case 'clusterAdmissionRules': {
       const expected = 'expected LOCATION.CLUSTER_ID, e.g. us-central1-a.prod-cluster';
@@ -392,10 +445,10 @@ function ruleKeyProblem(map: SpecificRuleMap, key: string): string | undefined {
       const location = key.slice(0, dot);
       const cluster = key.slice(dot + 1);
       if (!REGION.test(location) && !ZONE.test(location)) {
-        return `${JSON.stringify(location)} is not a region or zone (like us-central1 or us-central1-a); ${expected}`;
+        return `${quote(location)} is not a region or zone (like us-central1 or us-central1-a); ${expected}`;
       }
       if (!GKE_CLUSTER.test(cluster)) {
-        return `${JSON.stringify(cluster)} is not a GKE cluster name (1-40 lowercase letters, digits or '-', starting with a letter, not ending with '-'); ${expected}`;
+        return `${quote(cluster)} is not a GKE cluster name (1-40 lowercase letters, digits or '-', starting with a letter, not ending with '-'); ${expected}`;
       }
       return undefined;
     }
@@ -408,8 +461,8 @@ function ruleKeyProblem(map: SpecificRuleMap, key: string): string | undefined {
       const parts = key.split(':');
       if (parts.length !== 2) return `${q} is not of the form NAMESPACE:SERVICE_ACCOUNT; ${expected}`;
       const [ns = '', sa = ''] = parts;
-      if (!isDnsSubdomain(ns)) return `${JSON.stringify(ns)} is not a Kubernetes namespace; ${expected}`;
-      if (!isDnsSubdomain(sa)) return `${JSON.stringify(sa)} is not a Kubernetes service account name; ${expected}`;
+      if (!isDnsSubdomain(ns)) return `${quote(ns)} is not a Kubernetes namespace; ${expected}`;
+      if (!isDnsSubdomain(sa)) return `${quote(sa)} is not a Kubernetes service account name; ${expected}`;
       return undefined;
     }
     case 'istioServiceIdentityAdmissionRules': {
@@ -418,9 +471,9 @@ function ruleKeyProblem(map: SpecificRuleMap, key: string): string | undefined {
       const parts = rest.split('/');
       if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa') return `${q} is not a service identity; ${expected}`;
       const [domain = '', , ns = '', , sa = ''] = parts;
-      if (!TRUST_DOMAIN.test(domain)) return `${JSON.stringify(domain)} is not a trust domain; ${expected}`;
-      if (!isDnsSubdomain(ns)) return `${JSON.stringify(ns)} is not a Kubernetes namespace; ${expected}`;
-      if (!isDnsSubdomain(sa)) return `${JSON.stringify(sa)} is not a Kubernetes service account name; ${expected}`;
+      if (!TRUST_DOMAIN.test(domain)) return `${quote(domain)} is not a trust domain; ${expected}`;
+      if (!isDnsSubdomain(ns)) return `${quote(ns)} is not a Kubernetes namespace; ${expected}`;
+      if (!isDnsSubdomain(sa)) return `${quote(sa)} is not a Kubernetes service account name; ${expected}`;
       return undefined;
     }
   }
@@ -582,6 +635,11 @@ class Collector {
   /** Paths of every requireAttestationsBy entry, in document order. */
   readonly attestorRefs: string[] = [];
 
+  /** True once no further problem will be listed; callers may skip building costly messages. */
+  get full(): boolean {
+    return this.problems.length >= MAX_PROBLEMS;
+  }
+
   add(code: PolicyProblemCode, path: string, detail: string): void {
     if (this.problems.length >= MAX_PROBLEMS) {
       this.dropped++;
@@ -617,7 +675,8 @@ function readFields(obj: Record<string, unknown>, path: string, level: Level, c:
   for (const key of Object.keys(obj)) {
     const canonical = byName.get(key);
     if (canonical === undefined) {
-      c.add('UNKNOWN_FIELD', fieldPath(path, key), `unknown field in ${LEVEL_NAMES[level]}${unknownFieldHint(key, level)}`);
+      const hint = c.full ? '' : unknownFieldHint(key, level);
+      c.add('UNKNOWN_FIELD', fieldPath(path, key), `unknown field in ${LEVEL_NAMES[level]}${hint}`);
       continue;
     }
     const earlier = spelled.get(canonical);
@@ -666,21 +725,22 @@ function readEnum<T extends string>(
   if (typeof v === 'number') {
     const named = Number.isInteger(v) ? values[v] : undefined;
     if (named !== undefined) return named;
-    c.add('INVALID_ENUM', p, `${String(v)} is not a valid value number; use 0-${values.length - 1} or one of ${values.join(', ')}`);
+    c.add('INVALID_ENUM', p, `${String(v)} is not a valid enum number; use 0-${values.length - 1} or a name (${values.join(', ')})`);
     return INVALID;
   }
   if (typeof v !== 'string') {
-    c.add('TYPE', p, `expected one of ${values.join(', ')}, got ${describeType(v)}`);
+    c.add('TYPE', p, `expected one of ${values.filter((x) => !x.endsWith('_UNSPECIFIED')).join(', ')}, got ${describeType(v)}`);
     return INVALID;
   }
   const exact = values.find((x) => x === v);
   if (exact !== undefined) return exact;
+  const choices = values.filter((x) => !x.endsWith('_UNSPECIFIED')).join(', ');
   const near = v.length <= 100 ? (values.find((x) => x.toLowerCase() === v.toLowerCase()) ?? closest(v, values)) : undefined;
   c.add(
     'INVALID_ENUM',
     p,
-    `${JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v)} is not a valid value` +
-      (near !== undefined ? `; did you mean ${near}?` : `; expected one of ${values.join(', ')}`),
+    `${quote(v)} is not a valid value` +
+      (near !== undefined ? `; did you mean ${near}?` : `; expected one of ${choices}`),
   );
   return INVALID;
 }
@@ -733,7 +793,7 @@ function parseRule(value: unknown, path: string, c: Collector): AdmissionRule | 
         }
         const first = seen.get(item);
         if (first !== undefined) {
-          c.add('DUPLICATE_ATTESTOR', p, `${item} is already listed at ${listPath}[${first}]`);
+          c.add('DUPLICATE_ATTESTOR', p, `${quote(item)} is already listed at ${listPath}[${first}]`);
           valid = false;
           return;
         }
@@ -774,7 +834,7 @@ function parsePatterns(value: unknown, path: string, c: Collector): AdmissionWhi
   value.forEach((item: unknown, i) => {
     const p = `${path}[${i}]`;
     if (typeof item === 'string') {
-      c.add('TYPE', p, `expected a mapping {namePattern: ${JSON.stringify(item.slice(0, 100))}}, got a bare string`);
+      c.add('TYPE', p, `expected a mapping {namePattern: ${quote(item)}}, got a bare string`);
       return;
     }
     if (!isMapping(item)) {
@@ -848,7 +908,7 @@ function validatePolicy(value: unknown): Result<Policy, Problem[]> {
     c.add(
       'INVALID_NAME',
       'name',
-      `${JSON.stringify(name.slice(0, 200))} is not a policy name; expected projects/PROJECT_ID/policy` +
+      `${quote(name)} is not a policy name; expected projects/PROJECT_ID/policy` +
         (name.includes('$') ? ' (it contains an unexpanded shell variable)' : ''),
     );
   }
@@ -885,13 +945,13 @@ function validatePolicy(value: unknown): Result<Policy, Problem[]> {
     c.add(
       'MULTIPLE_RULE_MAPS',
       extra,
-      `only one kind of specific rule may be set, but ${populated.join(' and ')} are all non-empty; keep one`,
+      `only one kind of specific rule may be set, but ${populated.join(', ')} are all non-empty; keep one`,
     );
   }
 
   const updateTime = optionalString(fields, 'updateTime', '', c);
   if (updateTime !== undefined && !isRfc3339(updateTime)) {
-    c.add('INVALID_TIMESTAMP', 'updateTime', `${JSON.stringify(updateTime.slice(0, 100))} is not an RFC 3339 timestamp like 2024-05-01T12:00:00Z`);
+    c.add('INVALID_TIMESTAMP', 'updateTime', `${quote(updateTime)} is not an RFC 3339 timestamp like 2024-05-01T12:00:00Z`);
   }
   const etag = optionalString(fields, 'etag', '', c);
 
