@@ -1,0 +1,68 @@
+/**
+ * Schema migrations, run in order on every start. Each step is applied once and recorded in
+ * `tollgate_migrations`; add new steps at the end, never edit an applied one.
+ */
+import { sql, type Kysely } from 'kysely';
+
+type Dialect = 'sqlite' | 'postgres';
+// Migrations see the database untyped: they create the tables the typed layer uses.
+type AnyDb = Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Migration {
+  readonly id: string;
+  up(db: AnyDb, dialect: Dialect): Promise<void>;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_resources_audit_meta',
+    async up(db, dialect) {
+      await db.schema
+        .createTable('resources')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('parent', 'text', (c) => c.notNull())
+        .addColumn('k1', 'text')
+        .addColumn('k2', 'text')
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('create_time', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('resources_pk', ['kind', 'name'])
+        .execute();
+      await db.schema.createIndex('resources_parent').on('resources').columns(['kind', 'parent', 'name']).execute();
+      await db.schema.createIndex('resources_k1').on('resources').columns(['kind', 'k1', 'name']).execute();
+      await db.schema.createIndex('resources_k2').on('resources').columns(['kind', 'k2', 'name']).execute();
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('project', 'text', (c) => c.notNull())
+        .addColumn('log_id', 'text', (c) => c.notNull())
+        .addColumn('entry', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_project_time').on('audit_log').columns(['project', 'time']).execute();
+      await db.schema.createTable('meta').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+    },
+  },
+];
+
+export async function migrate(db: AnyDb, dialect: Dialect): Promise<void> {
+  // One transaction for the lot (DDL is transactional in both dialects), holding an advisory lock
+  // on PostgreSQL so replicas that start together migrate once.
+  await db.transaction().execute(async (trx) => {
+    if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(7420)`.execute(trx);
+    await trx.schema
+      .createTable('tollgate_migrations')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('applied_at', 'text', (c) => c.notNull())
+      .execute();
+    for (const m of MIGRATIONS) {
+      const done = await trx.selectFrom('tollgate_migrations').select('id').where('id', '=', m.id).executeTakeFirst();
+      if (done !== undefined) continue;
+      await m.up(trx, dialect);
+      await trx.insertInto('tollgate_migrations').values({ id: m.id, applied_at: new Date().toISOString() }).execute();
+    }
+  });
+}

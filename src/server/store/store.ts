@@ -1,0 +1,138 @@
+/**
+ * The store: one narrow interface over SQLite (embedded default) and PostgreSQL (replicas).
+ * Every Google resource is a document keyed by (kind, name) with a parent for listing, two
+ * secondary lookup keys, and a version that increments on every write (etags derive from it,
+ * and compare-and-set on it is how concurrent writers never lose an update).
+ */
+
+export const RESOURCE_KINDS = [
+  'project',
+  'service',
+  'policy',
+  'systemPolicy',
+  'attestor',
+  'note',
+  'occurrence',
+  'keyRing',
+  'cryptoKey',
+  'cryptoKeyVersion',
+  'iamPolicy',
+  'principal',
+  'token',
+  'runService',
+  'runRevision',
+] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface StoredResource {
+  readonly kind: ResourceKind;
+  /** Full resource name, unique within the kind (`projects/p/attestors/a`). */
+  readonly name: string;
+  /** What the resource is listed under (`projects/p`, `projects/p/locations/l/keyRings/r`, …). */
+  readonly parent: string;
+  /** Secondary lookup keys; their meaning is per kind (occurrences: k1 note name, k2 image digest). */
+  readonly k1: string | null;
+  readonly k2: string | null;
+  readonly body: JsonObject;
+  /** 1 on create, +1 on every update. */
+  readonly version: number;
+  /** RFC 3339 with microseconds, set by the store. */
+  readonly createTime: string;
+  readonly updateTime: string;
+}
+
+export interface NewResource {
+  readonly kind: ResourceKind;
+  readonly name: string;
+  readonly parent: string;
+  readonly k1?: string | null;
+  readonly k2?: string | null;
+  readonly body: JsonObject;
+}
+
+export interface ResourceUpdate {
+  readonly body: JsonObject;
+  /** Compare-and-set: fail with StoreVersionConflict unless the stored version is this one. */
+  readonly expectVersion?: number;
+  readonly k1?: string | null;
+  readonly k2?: string | null;
+}
+
+export interface ListQuery {
+  readonly parent?: string;
+  readonly k1?: string;
+  readonly k2?: string;
+  /** Only names strictly greater than this (keyset paging). */
+  readonly after?: string;
+  /** At most this many, ordered by name. */
+  readonly limit: number;
+}
+
+export interface AuditRecord {
+  /** RFC 3339 time of the event. */
+  readonly time: string;
+  readonly project: string;
+  /** `admin_activity`, `policy_decision`, `system_event`, … */
+  readonly logId: string;
+  /** The whole LogEntry-shaped document. */
+  readonly entry: JsonObject;
+}
+
+export interface StoredAuditRecord extends AuditRecord {
+  readonly seq: number;
+}
+
+export interface AuditQuery {
+  readonly projects?: readonly string[];
+  readonly since?: string;
+  readonly until?: string;
+  readonly beforeSeq?: number;
+  readonly limit: number;
+}
+
+/** Operations available inside and outside a transaction. */
+export interface StoreOps {
+  get(kind: ResourceKind, name: string): Promise<StoredResource | undefined>;
+  list(kind: ResourceKind, query: ListQuery): Promise<StoredResource[]>;
+  /** Throws StoreAlreadyExists. */
+  create(resource: NewResource): Promise<StoredResource>;
+  /** Throws StoreNotFound or StoreVersionConflict. */
+  update(kind: ResourceKind, name: string, update: ResourceUpdate): Promise<StoredResource>;
+  /** Returns whether something was deleted. */
+  delete(kind: ResourceKind, name: string): Promise<boolean>;
+  appendAudit(records: readonly AuditRecord[]): Promise<void>;
+  /** Newest first. */
+  queryAudit(query: AuditQuery): Promise<StoredAuditRecord[]>;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+}
+
+export interface Store extends StoreOps {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs fn atomically: every write inside commits together or not at all. */
+  transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /** Cheap round trip, for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreAlreadyExists extends Error {
+  constructor(readonly kind: ResourceKind, readonly resourceName: string) {
+    super(`${kind} ${resourceName} already exists`);
+  }
+}
+
+export class StoreNotFound extends Error {
+  constructor(readonly kind: ResourceKind, readonly resourceName: string) {
+    super(`${kind} ${resourceName} not found`);
+  }
+}
+
+export class StoreVersionConflict extends Error {
+  constructor(readonly kind: ResourceKind, readonly resourceName: string, readonly expected: number, readonly actual: number) {
+    super(`${kind} ${resourceName} was changed concurrently (version ${actual}, expected ${expected})`);
+  }
+}
