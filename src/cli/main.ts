@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCreateSignaturePayload } from './commands/create-signature-payload.js';
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerGcloudConfig, registerServe } from './commands/serve.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,8 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerCreateSignaturePayload(program);
   registerEvaluate(program);
+  registerServe(program);
+  registerGcloudConfig(program);
   // Sub-commands inherit exitOverride so usage errors reach main and exit 2, not commander's 1.
   for (const c of program.commands) c.exitOverride();
   for (const c of program.commands.flatMap((c) => c.commands)) c.exitOverride();

@@ -1,0 +1,120 @@
+/**
+ * Starts a Tollgate server: data folder, store (with migrations), master key, bootstrap admin,
+ * every API's router on one listener, and a clean drain on SIGTERM.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { AppDeps } from './app-deps.js';
+import { binaryAuthorizationRouter } from './api/binaryauthorization.js';
+import { cloudKmsRouter } from './api/cloudkms.js';
+import { containerAnalysisRouter } from './api/containeranalysis.js';
+import { healthRouter } from './api/health.js';
+import { resourceManagerRouter } from './api/resourcemanager.js';
+import { serviceUsageRouter } from './api/serviceusage.js';
+import { tollgateAdminRouter } from './api/tollgate-admin.js';
+import { tollgateProjectsRouter } from './api/tollgate-projects.js';
+import { unsupportedRouter } from './api/unsupported.js';
+import type { ServerConfig } from './config.js';
+import { createRequestListener } from './http/http-server.js';
+import { bootstrapAdminToken, createIam } from './iam/iam-service.js';
+import { loadMasterKey } from './kms/master-key.js';
+import { jsonLogger, type Logger } from './log.js';
+import { openStore } from './store/sql-store.js';
+import type { Store } from './store/store.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly adminTokenFile: string;
+  /** Set when this start created the bootstrap admin token. */
+  readonly createdAdminToken: boolean;
+  readonly deps: AppDeps;
+  /** Stops accepting connections, lets in-flight requests finish, closes the store. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, logger: Logger = jsonLogger(config.logLevel)): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore(config.database);
+  try {
+    return await start(config, store, logger);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+async function start(config: ServerConfig, store: Store, logger: Logger): Promise<RunningServer> {
+  const masterKey = await loadMasterKey({
+    dataDir: config.dataDir,
+    ...(config.masterKey === undefined ? {} : { envKey: config.masterKey }),
+    store,
+    requireEnv: store.dialect === 'postgres',
+  });
+  const iam = createIam(store);
+  const adminTokenFile = join(config.dataDir, 'admin-token');
+  const token = await bootstrapAdminToken(store);
+  if (token !== undefined) {
+    writeFileSync(adminTokenFile, `${token}\n`, { mode: 0o600 });
+    chmodSync(adminTokenFile, 0o600);
+  }
+
+  const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+  const scheme = tls === undefined ? 'http' : 'https';
+  // Settings need the real port (listen may ask for port 0), so routers are built after listen.
+  const holder: { listener?: ReturnType<typeof createRequestListener> } = {};
+  const handler: Parameters<typeof createHttpServer>[1] = (req, res) => holder.listener?.(req, res);
+  const server: Server = tls === undefined ? createHttpServer(handler) : createHttpsServer(tls, handler);
+  server.keepAliveTimeout = 65_000;
+  // gcloud behind its proxy setting never sends CONNECT for the APIs gcloud-config overrides;
+  // anything else that tries gets a plain refusal instead of a hung socket.
+  server.on('connect', (_req, socket) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain\r\n\r\nTollgate is not a general HTTP proxy; run `tollgate gcloud-config` to point gcloud at it.\r\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listenPort, config.listenHost, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const listenUrl = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+  const url = config.publicUrl ?? listenUrl;
+  const deps: AppDeps = { store, iam, logger, settings: { publicUrl: url, dataDir: config.dataDir } };
+  holder.listener = createRequestListener({
+    routers: [
+      healthRouter(store),
+      binaryAuthorizationRouter(deps),
+      containerAnalysisRouter(deps),
+      cloudKmsRouter(deps, masterKey),
+      resourceManagerRouter(deps),
+      serviceUsageRouter(deps),
+      tollgateProjectsRouter(deps),
+      tollgateAdminRouter(deps),
+      unsupportedRouter(),
+    ],
+    authenticate: (t) => iam.authenticate(t),
+    maxBodyBytes: config.maxRequestBytes,
+    logger,
+  });
+  logger.info('listening', { url, dataDir: config.dataDir, database: store.dialect, adminTokenFile: existsSync(adminTokenFile) ? adminTokenFile : undefined });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    adminTokenFile,
+    createdAdminToken: token !== undefined,
+    deps,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
