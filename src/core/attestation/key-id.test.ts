@@ -60,10 +60,15 @@ describe('isValidPkixKeyId', () => {
     expect(isValidPkixKeyId(`//127.0.0.1:7420/v1/${KV}`)).toBe(true);
   });
 
-  it('refuses non-URIs', () => {
+  it('accepts plain ids without a colon (Kritis\' StringOrURI rule; Google\'s tutorials use them)', () => {
+    for (const id of ['key1', 'projects/demo/locations/us-central1/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1', 'build-key_1.v2']) {
+      expect(isValidPkixKeyId(id), id).toBe(true);
+    }
+  });
+
+  it('refuses ids that are neither URIs nor plain strings', () => {
     for (const id of [
       '',
-      'key1',
       'my key',
       '1abc:def',
       ':nothing',
@@ -73,7 +78,6 @@ describe('isValidPkixKeyId', () => {
       'http://host/<x>',
       '//host/other/path',
       '///v1/projects/p',
-      '08DFB3CA51CA92DF0504F1724191ED01C8D74E03',
       'ni:///sha-256;abc\n',
       `ni:///${'a'.repeat(5000)}`,
     ]) {

@@ -76,10 +76,16 @@ const KMS_NETWORK_PATH = new RegExp(`^//(?:${USERINFO}@)?(?=[^/:])${HOST}(?::[0-
 const MAX_KEY_ID_LENGTH = 2048;
 
 /**
- * Is `id` acceptable as a PKIX key id? An RFC 3986 URI (`scheme:…`, e.g. `ni:///sha-256;…`), or
- * the `//host/v1/…` KMS key-version form gcloud sends.
+ * A plain id with no ':' (JWT's "StringOrURI" rule, which Kritis applies): Google's own tutorials
+ * pass ids such as `projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/1`.
+ */
+const PLAIN_ID = /^(?!\/\/)[\x21-\x39\x3b-\x7e]+$/;
+
+/**
+ * Is `id` acceptable as a PKIX key id? An RFC 3986 URI (`scheme:…`, e.g. `ni:///sha-256;…`), the
+ * `//host/v1/…` KMS key-version form gcloud sends, or a printable string without ':' or spaces.
  */
 export function isValidPkixKeyId(id: string): boolean {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_KEY_ID_LENGTH) return false;
-  return ABSOLUTE_URI.test(id) || KMS_NETWORK_PATH.test(id);
+  return ABSOLUTE_URI.test(id) || KMS_NETWORK_PATH.test(id) || PLAIN_ID.test(id);
 }

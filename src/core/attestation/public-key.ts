@@ -139,7 +139,7 @@ async function parse(raw: unknown, path: string): Promise<Result<AttestorKey>> {
     id = (wrapperId ?? innerId) as string;
     const at = wrapperId !== undefined ? `${path}.id` : `${pkixPath}.keyId`;
     if (!isValidPkixKeyId(id)) {
-      return err(problem('INVALID_KEY_ID', `${at}: ${JSON.stringify(id)} is not a valid RFC 3986 URI`, at));
+      return err(problem('INVALID_KEY_ID', `${at}: ${JSON.stringify(id)} is not a valid key id (an RFC 3986 URI such as ni:///sha-256;…, or a printable string without ':' or spaces)`, at));
     }
   } else {
     id = defaultPkixKeyId(parsed.value.key);

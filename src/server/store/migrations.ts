@@ -45,12 +45,53 @@ const MIGRATIONS: readonly Migration[] = [
       await db.schema.createTable('meta').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
     },
   },
+  {
+    // PostgreSQL compares text with the database's collation (often en_US or ICU), where
+    // `ORDER BY name` and `name > after` differ from SQLite's byte order and from each other across
+    // servers. Byte order ("C") makes listing and keyset paging identical on both dialects and
+    // keeps audit times (fixed-width RFC 3339) ordered as text. SQLite already compares bytes.
+    id: '0002_postgres_byte_order_collation',
+    async up(db, dialect) {
+      if (dialect !== 'postgres') return;
+      await sql`alter table resources
+        alter column name type text collate "C",
+        alter column parent type text collate "C",
+        alter column k1 type text collate "C",
+        alter column k2 type text collate "C"`.execute(db);
+      await sql`alter table audit_log
+        alter column time type text collate "C",
+        alter column project type text collate "C"`.execute(db);
+      await sql`alter table meta alter column key type text collate "C"`.execute(db);
+    },
+  },
 ];
+
+/**
+ * Runs fn in one transaction. On SQLite it begins with BEGIN IMMEDIATE: a deferred transaction
+ * that reads and then writes fails at once with SQLITE_BUSY (no busy wait) when another connection
+ * (a second process on the same file) committed in between; taking the write lock up front makes
+ * writers queue on busy_timeout instead.
+ */
+export async function transact<DB, T>(db: Kysely<DB>, dialect: Dialect, fn: (db: Kysely<DB>) => Promise<T>): Promise<T> {
+  if (dialect === 'postgres') return db.transaction().execute(fn);
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    let result: T;
+    try {
+      result = await fn(conn);
+    } catch (err) {
+      await sql`rollback`.execute(conn);
+      throw err;
+    }
+    await sql`commit`.execute(conn);
+    return result;
+  });
+}
 
 export async function migrate(db: AnyDb, dialect: Dialect): Promise<void> {
   // One transaction for the lot (DDL is transactional in both dialects), holding an advisory lock
   // on PostgreSQL so replicas that start together migrate once.
-  await db.transaction().execute(async (trx) => {
+  await transact(db, dialect, async (trx) => {
     if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(7420)`.execute(trx);
     await trx.schema
       .createTable('tollgate_migrations')

@@ -4,8 +4,9 @@
  */
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type Transaction } from 'kysely';
+import { resolve } from 'node:path';
 import pg from 'pg';
-import { migrate } from './migrations.js';
+import { migrate, transact } from './migrations.js';
 import {
   StoreAlreadyExists,
   StoreNotFound,
@@ -61,6 +62,34 @@ export function nowTimestamp(): string {
   return new Date().toISOString().replace(/Z$/, '000Z');
 }
 
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The one form audit times are stored and compared in: UTC, `Z`, exactly six fractional digits
+ * (what nowTimestamp prints). Times are compared as text in SQL, which orders correctly only when
+ * every value has this fixed shape: `…:00Z` sorts after `…:00.5Z` as text. Digits past the
+ * microsecond are dropped. Throws on anything that is not an RFC 3339 timestamp.
+ */
+export function canonicalTimestamp(time: string): string {
+  const m = RFC3339.exec(time);
+  const ms = m === null ? Number.NaN : Date.parse(`${m[1]}T${m[2]}.${(m[3] ?? '').slice(0, 3).padEnd(3, '0')}${m[4]!.toUpperCase()}`);
+  const iso = Number.isNaN(ms) ? '' : new Date(ms).toISOString();
+  if (m === null || !/^\d{4}-/.test(iso)) throw new TypeError(`not an RFC 3339 timestamp (0000-9999): ${JSON.stringify(time)}`);
+  return `${iso.slice(0, -1)}${(m[3] ?? '').slice(3, 6).padEnd(3, '0')}Z`;
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000 (SQLite can): keys with it are rejected on write and match
+ * nothing on read, the same on both dialects.
+ */
+function hasNul(...keys: readonly (string | null | undefined)[]): boolean {
+  return keys.some((k) => typeof k === 'string' && k.includes('\u0000'));
+}
+
+function rejectNul(what: string, ...keys: readonly (string | null | undefined)[]): void {
+  if (hasNul(...keys)) throw new TypeError(`${what} cannot contain the character U+0000`);
+}
+
 /**
  * Opens the store for a database URL: `postgres://…` / `postgresql://…` for PostgreSQL, anything
  * else is a SQLite file path (`sqlite:` prefix optional). Runs migrations before returning.
@@ -68,11 +97,21 @@ export function nowTimestamp(): string {
 export async function openStore(url: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle pooled connection that the server drops (restart, failover, idle timeout) is
+    // reported as an 'error' event; unhandled, it would crash the process. The pool discards the
+    // connection and the next query opens a new one, so there is nothing else to do here.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database_>({ dialect: new PostgresDialect({ pool }) });
-    await migrate(db, 'postgres');
+    try {
+      await migrate(db, 'postgres');
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
     return new SqlStore(db, 'postgres');
   }
   const file = url.replace(/^sqlite:(\/\/)?/, '');
+  const gate = sqliteGate(file);
   const sqlite = new Database(file);
   // WAL lets readers run beside the writer (and several processes share a file); FULL makes
   // every acknowledged commit survive a crash of the machine, not only of the process.
@@ -81,19 +120,86 @@ export async function openStore(url: string): Promise<Store> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database_>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db, 'sqlite');
-  return new SqlStore(db, 'sqlite');
+  try {
+    await gate.run(() => migrate(db, 'sqlite'));
+  } catch (err) {
+    gate.release();
+    await db.destroy();
+    throw err;
+  }
+  return new SqlStore(db, 'sqlite', gate);
 }
+
+/**
+ * Serialises the work of every store this process has open on one SQLite file. better-sqlite3 is
+ * synchronous: when one connection holds the write lock across an `await` (a transaction) and a
+ * second connection in the same thread wants to write, SQLite's busy wait blocks the very thread
+ * that would finish the first transaction, and the second fails with SQLITE_BUSY after
+ * busy_timeout. Queuing in JavaScript instead makes several stores on one file in one process
+ * (tests, an embedded second instance) behave like replicas. Other processes still coordinate
+ * through SQLite's own locks and busy_timeout.
+ */
+class Gate {
+  private tail: Promise<void> = Promise.resolve();
+  users = 0;
+
+  constructor(private readonly onIdle?: () => void) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.tail;
+    let done!: () => void;
+    this.tail = new Promise<void>((r) => (done = r));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      done();
+    }
+  }
+
+  /** One store using the gate has closed. */
+  release(): void {
+    if (--this.users === 0) this.onIdle?.();
+  }
+}
+
+const sqliteGates = new Map<string, Gate>();
+
+function sqliteGate(file: string): Gate {
+  // In-memory and temporary databases are private to their connection: nothing to share.
+  if (file === '' || file === ':memory:' || file.startsWith('file:')) {
+    const gate = new Gate();
+    gate.users++;
+    return gate;
+  }
+  const key = resolve(file);
+  let gate = sqliteGates.get(key);
+  if (gate === undefined) {
+    gate = new Gate(() => sqliteGates.delete(key));
+    sqliteGates.set(key, gate);
+  }
+  gate.users++;
+  return gate;
+}
+
+/** A gate that lets everything through at once (PostgreSQL: the server coordinates). */
+const OPEN_GATE = { run: <T>(fn: () => Promise<T>): Promise<T> => fn(), release: (): void => undefined };
+type GateLike = Pick<Gate, 'run' | 'release'>;
 
 class SqlOps implements StoreOps {
   constructor(protected readonly db: Db) {}
 
   async get(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {
+    if (hasNul(name)) return undefined;
     const row = await this.db.selectFrom('resources').selectAll().where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
     return row === undefined ? undefined : toResource(row);
   }
 
   async list(kind: ResourceKind, q: ListQuery): Promise<StoredResource[]> {
+    if (hasNul(q.parent, q.k1, q.k2)) return [];
+    if (q.after !== undefined && q.after.includes('\u0000')) {
+      throw new TypeError('a page position cannot contain the character U+0000');
+    }
     let query = this.db.selectFrom('resources').selectAll().where('kind', '=', kind);
     if (q.parent !== undefined) query = query.where('parent', '=', q.parent);
     if (q.k1 !== undefined) query = query.where('k1', '=', q.k1);
@@ -104,6 +210,7 @@ class SqlOps implements StoreOps {
   }
 
   async create(r: NewResource): Promise<StoredResource> {
+    rejectNul(`${r.kind} name, parent and lookup keys`, r.name, r.parent, r.k1, r.k2);
     const time = nowTimestamp();
     const row: ResourcesTable = {
       kind: r.kind,
@@ -126,6 +233,8 @@ class SqlOps implements StoreOps {
   }
 
   async update(kind: ResourceKind, name: string, u: ResourceUpdate): Promise<StoredResource> {
+    if (hasNul(name)) throw new StoreNotFound(kind, name);
+    rejectNul(`${kind} lookup keys`, u.k1, u.k2);
     let query = this.db
       .updateTable('resources')
       .set({
@@ -146,34 +255,42 @@ class SqlOps implements StoreOps {
   }
 
   async delete(kind: ResourceKind, name: string): Promise<boolean> {
+    if (hasNul(name)) return false;
     const r = await this.db.deleteFrom('resources').where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
   async appendAudit(records: readonly AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.db
-      .insertInto('audit_log')
-      .values(records.map((r) => ({ time: r.time, project: r.project, log_id: r.logId, entry: JSON.stringify(r.entry) })))
-      .execute();
+    const rows = records.map((r) => {
+      rejectNul('audit project and log id', r.project, r.logId);
+      return { time: canonicalTimestamp(r.time), project: r.project, log_id: r.logId, entry: JSON.stringify(r.entry) };
+    });
+    await this.db.insertInto('audit_log').values(rows).execute();
   }
 
   async queryAudit(q: AuditQuery): Promise<StoredAuditRecord[]> {
     let query = this.db.selectFrom('audit_log').selectAll();
-    if (q.projects !== undefined && q.projects.length > 0) query = query.where('project', 'in', [...q.projects]);
-    if (q.since !== undefined) query = query.where('time', '>=', q.since);
-    if (q.until !== undefined) query = query.where('time', '<=', q.until);
+    if (q.projects !== undefined && q.projects.length > 0) {
+      const projects = q.projects.filter((p) => !hasNul(p));
+      if (projects.length === 0) return [];
+      query = query.where('project', 'in', projects);
+    }
+    if (q.since !== undefined) query = query.where('time', '>=', canonicalTimestamp(q.since));
+    if (q.until !== undefined) query = query.where('time', '<=', canonicalTimestamp(q.until));
     if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
     const rows = await query.orderBy('seq', 'desc').limit(q.limit).execute();
     return rows.map((r) => ({ seq: Number(r.seq), time: r.time, project: r.project, logId: r.log_id, entry: JSON.parse(r.entry) as JsonObject }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
+    if (hasNul(key)) return undefined;
     const row = await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
     return row?.value;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
+    rejectNul('meta key and value', key, value);
     await this.db
       .insertInto('meta')
       .values({ key, value })
@@ -183,19 +300,64 @@ class SqlOps implements StoreOps {
 }
 
 class SqlStore extends SqlOps implements Store {
-  constructor(private readonly kysely: Kysely<Database_>, readonly dialect: 'sqlite' | 'postgres') {
+  private closed = false;
+
+  constructor(
+    private readonly kysely: Kysely<Database_>,
+    readonly dialect: 'sqlite' | 'postgres',
+    private readonly gate: GateLike = OPEN_GATE,
+  ) {
     super(kysely);
   }
 
+  override get(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {
+    return this.gate.run(() => super.get(kind, name));
+  }
+
+  override list(kind: ResourceKind, q: ListQuery): Promise<StoredResource[]> {
+    return this.gate.run(() => super.list(kind, q));
+  }
+
+  override create(r: NewResource): Promise<StoredResource> {
+    return this.gate.run(() => super.create(r));
+  }
+
+  override update(kind: ResourceKind, name: string, u: ResourceUpdate): Promise<StoredResource> {
+    return this.gate.run(() => super.update(kind, name, u));
+  }
+
+  override delete(kind: ResourceKind, name: string): Promise<boolean> {
+    return this.gate.run(() => super.delete(kind, name));
+  }
+
+  override appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    return this.gate.run(() => super.appendAudit(records));
+  }
+
+  override queryAudit(q: AuditQuery): Promise<StoredAuditRecord[]> {
+    return this.gate.run(() => super.queryAudit(q));
+  }
+
+  override getMeta(key: string): Promise<string | undefined> {
+    return this.gate.run(() => super.getMeta(key));
+  }
+
+  override setMeta(key: string, value: string): Promise<void> {
+    return this.gate.run(() => super.setMeta(key, value));
+  }
+
   async transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T> {
-    return this.kysely.transaction().execute((trx) => fn(new SqlOps(trx)));
+    return this.gate.run(() => transact(this.kysely, this.dialect, (db) => fn(new SqlOps(db))));
   }
 
   async ping(): Promise<void> {
-    await sql`select 1`.execute(this.kysely);
+    await this.gate.run(() => sql`select 1`.execute(this.kysely));
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.gate.release();
     await this.kysely.destroy();
   }
 }

@@ -1,0 +1,555 @@
+/**
+ * The store contract, run unchanged over both dialects: SQLite in a temp file and a real
+ * PostgreSQL server (a throwaway cluster, or a fresh database on TOLLGATE_TEST_DATABASE_URL).
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres } from '../../../test/support/postgres.js';
+import { canonicalTimestamp, nowTimestamp, openStore } from './sql-store.js';
+import {
+  StoreAlreadyExists,
+  StoreNotFound,
+  StoreVersionConflict,
+  type AuditRecord,
+  type JsonObject,
+  type Store,
+  type StoreOps,
+  type StoredAuditRecord,
+  type StoredResource,
+} from './store.js';
+
+interface TestDatabase {
+  readonly url: string;
+  stop(): Promise<void>;
+  /** A second, empty database of the same dialect (for first-start migrations). */
+  fresh(): Promise<string>;
+}
+
+async function sqliteDatabase(): Promise<TestDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-store-'));
+  let n = 0;
+  return {
+    url: join(dir, 'tollgate.db'),
+    async stop() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async fresh() {
+      return join(dir, `fresh-${++n}.db`);
+    },
+  };
+}
+
+async function postgresDatabase(): Promise<TestDatabase> {
+  const server = await startPostgres();
+  let n = 0;
+  return {
+    url: server.url,
+    stop: () => server.stop(),
+    async fresh() {
+      const name = `fresh_${++n}`;
+      await pgQuery(server.url, `create database ${name}`);
+      const url = new URL(server.url);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+  };
+}
+
+async function pgQuery(url: string, text: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Rows of tollgate_migrations, read with the driver directly (not through the store). */
+async function appliedMigrations(dialect: string, url: string): Promise<string[]> {
+  const text = 'select id from tollgate_migrations order by id';
+  if (dialect === 'postgres') return (await pgQuery(url, text)).map((r) => String(r['id']));
+  const db = new Database(url, { readonly: true });
+  try {
+    return (db.prepare(text).all() as { id: string }[]).map((r) => r.id);
+  } finally {
+    db.close();
+  }
+}
+
+/** Byte order of the UTF-8 encoding: what both dialects must order names by. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+async function drain(page: (after: string | undefined) => Promise<StoredResource[]>): Promise<{ names: string[]; pages: number }> {
+  const names: string[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  for (;;) {
+    const rows = await page(after);
+    if (rows.length === 0) break;
+    pages++;
+    names.push(...rows.map((r) => r.name));
+    after = rows[rows.length - 1]!.name;
+    if (pages > 1000) throw new Error('paging does not end');
+  }
+  return { names, pages };
+}
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+describe.each([
+  ['sqlite', sqliteDatabase],
+  ['postgres', postgresDatabase],
+] as const)('store on %s', (dialect, startDatabase) => {
+  let db: TestDatabase | undefined;
+  let store: Store;
+  let counter = 0;
+  /** A project of its own for each test: tests share one database. */
+  const project = (): string => `projects/${dialect}-t${++counter}`;
+
+  beforeAll(async () => {
+    db = await startDatabase();
+    store = await openStore(db.url);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await db?.stop();
+  });
+
+  it('reports its dialect and answers ping', async () => {
+    expect(store.dialect).toBe(dialect);
+    await store.ping();
+  });
+
+  it('creates and gets a resource with every field', async () => {
+    const p = project();
+    const before = nowTimestamp();
+    const created = await store.create({ kind: 'attestor', name: `${p}/attestors/a`, parent: p, k1: 'note-1', k2: null, body: { a: 1, nested: { b: [true, null, 'x'] } } });
+    const after = nowTimestamp();
+    expect(created).toMatchObject({ kind: 'attestor', name: `${p}/attestors/a`, parent: p, k1: 'note-1', k2: null, version: 1, body: { a: 1, nested: { b: [true, null, 'x'] } } });
+    expect(created.createTime).toMatch(TIMESTAMP);
+    expect(created.updateTime).toBe(created.createTime);
+    expect(created.createTime >= before && created.createTime <= after).toBe(true);
+    expect(await store.get('attestor', `${p}/attestors/a`)).toEqual(created);
+    // k1/k2 default to null; kinds are separate name spaces.
+    const note = await store.create({ kind: 'note', name: `${p}/attestors/a`, parent: p, body: {} });
+    expect(note).toMatchObject({ k1: null, k2: null, version: 1 });
+    expect(await store.get('attestor', `${p}/attestors/missing`)).toBeUndefined();
+    expect(await store.get('policy', `${p}/attestors/a`)).toBeUndefined();
+  });
+
+  it('lists by parent, k1 and k2, ordered by name, within one kind, up to the limit', async () => {
+    const p = project();
+    const other = project();
+    const occ = (id: string, parent: string, note: string, digest: string) =>
+      store.create({ kind: 'occurrence', name: `${parent}/occurrences/${id}`, parent, k1: note, k2: digest, body: { id } });
+    await occ('c', p, 'n1', 'd1');
+    await occ('a', p, 'n1', 'd2');
+    await occ('b', p, 'n2', 'd1');
+    await occ('z', other, 'n1', 'd1');
+    await store.create({ kind: 'note', name: `${p}/notes/n1`, parent: p, k1: 'n1', k2: 'd1', body: {} });
+
+    const names = (rows: StoredResource[]) => rows.map((r) => r.name.slice(r.name.lastIndexOf('/') + 1));
+    expect(names(await store.list('occurrence', { parent: p, limit: 10 }))).toEqual(['a', 'b', 'c']);
+    expect(names(await store.list('occurrence', { parent: p, limit: 2 }))).toEqual(['a', 'b']);
+    expect(names(await store.list('occurrence', { parent: p, k1: 'n1', limit: 10 }))).toEqual(['a', 'c']);
+    expect(names(await store.list('occurrence', { parent: p, k2: 'd1', limit: 10 }))).toEqual(['b', 'c']);
+    expect(names(await store.list('occurrence', { parent: p, k1: 'n1', k2: 'd1', limit: 10 }))).toEqual(['c']);
+    // k1 across parents (an index lookup: occurrences of one note in every project).
+    const byNote = await store.list('occurrence', { k1: 'n1', k2: 'd1', limit: 10 });
+    expect(byNote.map((r) => r.name)).toEqual([`${p}/occurrences/c`, `${other}/occurrences/z`].sort(byteOrder));
+    expect(await store.list('occurrence', { parent: `${p}/nothing`, limit: 10 })).toEqual([]);
+    expect(await store.list('note', { parent: p, limit: 10 })).toHaveLength(1);
+    expect(await store.list('occurrence', { parent: p, limit: 0 })).toEqual([]);
+  });
+
+  it('pages with `after` in byte order, the same on both dialects, whatever the server collation', async () => {
+    const p = project();
+    const ids = [
+      'a', 'B', 'b', 'Z', '_', '-', '~', '0', '9', 'é', 'e', 'f', 'E', 'ß', 'ss', 'Å', 'z', 'a-b', 'a_b', 'ab', 'a b',
+      '世界', '日本', '😀', '\uffff', 'ｆ', "o'q", 'x%y', 'xy', 'x"y',
+    ];
+    for (const id of ids) await store.create({ kind: 'attestor', name: `${p}/attestors/${id}`, parent: p, body: { id } });
+    const expected = ids.map((id) => `${p}/attestors/${id}`).sort(byteOrder);
+    expect((await store.list('attestor', { parent: p, limit: 100 })).map((r) => r.name)).toEqual(expected);
+    for (const size of [1, 4, 7]) {
+      const { names, pages } = await drain((after) => store.list('attestor', { parent: p, limit: size, ...(after === undefined ? {} : { after }) }));
+      expect(names).toEqual(expected);
+      expect(pages).toBe(Math.ceil(ids.length / size));
+    }
+    // `after` need not be an existing name.
+    const fromE = await store.list('attestor', { parent: p, after: `${p}/attestors/e`, limit: 100 });
+    expect(fromE.map((r) => r.name)).toEqual(expected.filter((n) => byteOrder(n, `${p}/attestors/e`) > 0));
+  });
+
+  it('refuses to create a resource that exists (StoreAlreadyExists), leaving it unchanged', async () => {
+    const p = project();
+    const name = `${p}/attestors/a`;
+    const first = await store.create({ kind: 'attestor', name, parent: p, body: { first: true } });
+    const err = await store.create({ kind: 'attestor', name, parent: p, body: { second: true } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreAlreadyExists);
+    expect(err).toMatchObject({ kind: 'attestor', resourceName: name });
+    expect(await store.get('attestor', name)).toEqual(first);
+  });
+
+  it('updates with and without expectVersion; conflicts and missing resources are typed errors', async () => {
+    const p = project();
+    const name = `${p}/attestors/a`;
+    const created = await store.create({ kind: 'attestor', name, parent: p, k1: 'k1', k2: 'k2', body: { v: 1 } });
+
+    const v2 = await store.update('attestor', name, { body: { v: 2 } });
+    expect(v2).toMatchObject({ version: 2, body: { v: 2 }, k1: 'k1', k2: 'k2', createTime: created.createTime, parent: p });
+    expect(v2.updateTime >= created.updateTime).toBe(true);
+    expect(v2.updateTime).toMatch(TIMESTAMP);
+
+    const v3 = await store.update('attestor', name, { body: { v: 3 }, expectVersion: 2, k1: 'changed', k2: null });
+    expect(v3).toMatchObject({ version: 3, body: { v: 3 }, k1: 'changed', k2: null });
+    expect(await store.get('attestor', name)).toEqual(v3);
+    expect((await store.list('attestor', { k1: 'changed', limit: 10 })).map((r) => r.name)).toEqual([name]);
+    expect(await store.list('attestor', { parent: p, k1: 'k1', limit: 10 })).toEqual([]);
+
+    const conflict = await store.update('attestor', name, { body: { v: 'stale' }, expectVersion: 2 }).catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(StoreVersionConflict);
+    expect(conflict).toMatchObject({ kind: 'attestor', resourceName: name, expected: 2, actual: 3 });
+    expect(await store.get('attestor', name)).toEqual(v3);
+
+    for (const update of [{ body: {} }, { body: {}, expectVersion: 1 }]) {
+      const missing = await store.update('attestor', `${p}/attestors/missing`, update).catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(StoreNotFound);
+      expect(missing).toMatchObject({ kind: 'attestor', resourceName: `${p}/attestors/missing` });
+    }
+    // Same name, other kind: not found.
+    expect(await store.update('note', name, { body: {} }).catch((e: unknown) => e)).toBeInstanceOf(StoreNotFound);
+  });
+
+  it('deletes, reports whether it did, and lets the name be created again at version 1', async () => {
+    const p = project();
+    const name = `${p}/notes/n`;
+    await store.create({ kind: 'note', name, parent: p, body: {} });
+    await store.update('note', name, { body: { x: 1 } });
+    expect(await store.delete('note', name)).toBe(true);
+    expect(await store.get('note', name)).toBeUndefined();
+    expect(await store.list('note', { parent: p, limit: 10 })).toEqual([]);
+    expect(await store.delete('note', name)).toBe(false);
+    expect(await store.delete('attestor', name)).toBe(false);
+    expect((await store.create({ kind: 'note', name, parent: p, body: {} })).version).toBe(1);
+  });
+
+  it('commits every write of a transaction together and returns its result', async () => {
+    const p = project();
+    await store.create({ kind: 'note', name: `${p}/notes/counter`, parent: p, body: { n: 0 } });
+    const result = await store.transaction(async (tx) => {
+      await tx.create({ kind: 'occurrence', name: `${p}/occurrences/1`, parent: p, body: {} });
+      const counter = await tx.get('note', `${p}/notes/counter`);
+      await tx.update('note', `${p}/notes/counter`, { body: { n: 1 }, expectVersion: counter!.version });
+      await tx.appendAudit([{ time: nowTimestamp(), project: p, logId: 'test', entry: { step: 1 } }]);
+      await tx.setMeta(`${p}/meta`, 'committed');
+      // Reads inside see the transaction's own writes.
+      expect(await tx.get('occurrence', `${p}/occurrences/1`)).toBeDefined();
+      expect(await tx.list('occurrence', { parent: p, limit: 10 })).toHaveLength(1);
+      expect(await tx.getMeta(`${p}/meta`)).toBe('committed');
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(await store.get('occurrence', `${p}/occurrences/1`)).toBeDefined();
+    expect(await store.get('note', `${p}/notes/counter`)).toMatchObject({ version: 2, body: { n: 1 } });
+    expect(await store.queryAudit({ projects: [p], limit: 10 })).toHaveLength(1);
+    expect(await store.getMeta(`${p}/meta`)).toBe('committed');
+  });
+
+  it('rolls back everything when the function throws, rethrowing the same error', async () => {
+    const p = project();
+    await store.create({ kind: 'note', name: `${p}/notes/counter`, parent: p, body: { n: 0 } });
+    await store.create({ kind: 'note', name: `${p}/notes/doomed`, parent: p, body: {} });
+    await store.setMeta(`${p}/meta`, 'before');
+    const boom = new Error('boom');
+    const thrown = await store
+      .transaction(async (tx) => {
+        await tx.create({ kind: 'occurrence', name: `${p}/occurrences/1`, parent: p, body: {} });
+        await tx.update('note', `${p}/notes/counter`, { body: { n: 1 } });
+        await tx.delete('note', `${p}/notes/doomed`);
+        await tx.appendAudit([{ time: nowTimestamp(), project: p, logId: 'test', entry: {} }]);
+        await tx.setMeta(`${p}/meta`, 'inside');
+        throw boom;
+      })
+      .catch((e: unknown) => e);
+    expect(thrown).toBe(boom);
+
+    // A store error part way (after writes) rolls back the same way.
+    const conflict = await store
+      .transaction(async (tx) => {
+        await tx.create({ kind: 'occurrence', name: `${p}/occurrences/2`, parent: p, body: {} });
+        await tx.create({ kind: 'note', name: `${p}/notes/counter`, parent: p, body: {} });
+      })
+      .catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(StoreAlreadyExists);
+
+    expect(await store.list('occurrence', { parent: p, limit: 10 })).toEqual([]);
+    expect(await store.get('note', `${p}/notes/counter`)).toMatchObject({ version: 1, body: { n: 0 } });
+    expect(await store.get('note', `${p}/notes/doomed`)).toBeDefined();
+    expect(await store.queryAudit({ projects: [p], limit: 10 })).toEqual([]);
+    expect(await store.getMeta(`${p}/meta`)).toBe('before');
+    // The store is still usable afterwards.
+    await store.transaction((tx) => tx.create({ kind: 'occurrence', name: `${p}/occurrences/3`, parent: p, body: {} }));
+    expect(await store.list('occurrence', { parent: p, limit: 10 })).toHaveLength(1);
+  });
+
+  it('compare-and-set: of 20 parallel writers of one version exactly one wins; with retries none is lost', async () => {
+    const p = project();
+    const name = `${p}/notes/counter`;
+    await store.create({ kind: 'note', name, parent: p, body: { count: 0, writers: [] } });
+
+    // Round 1: everyone updates from version 1.
+    const round = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => store.update('note', name, { body: { count: 1, writers: [i] }, expectVersion: 1 })),
+    );
+    const won = round.filter((r) => r.status === 'fulfilled');
+    const lost = round.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(19);
+    for (const r of lost) expect(r.reason).toBeInstanceOf(StoreVersionConflict);
+    expect(await store.get('note', name)).toMatchObject({ version: 2, body: { count: 1 } });
+
+    // Round 2: 20 writers, each read-modify-write in a transaction, retrying on conflict.
+    await store.update('note', name, { body: { count: 0, writers: [] } });
+    const start = (await store.get('note', name))!.version;
+    const versionsWon = new Map<number, number>();
+    let conflicts = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        for (let attempt = 0; attempt < 200; attempt++) {
+          try {
+            const updated = await store.transaction(async (tx: StoreOps) => {
+              const cur = (await tx.get('note', name))!;
+              const body = cur.body as { count: number; writers: number[] };
+              return tx.update('note', name, { body: { count: body.count + 1, writers: [...body.writers, i] }, expectVersion: cur.version });
+            });
+            expect(versionsWon.has(updated.version)).toBe(false);
+            versionsWon.set(updated.version, i);
+            return;
+          } catch (err) {
+            if (!(err instanceof StoreVersionConflict)) throw err;
+            conflicts++;
+            await new Promise((r) => setTimeout(r, Math.random() * 3));
+          }
+        }
+        throw new Error(`writer ${i} never won`);
+      }),
+    );
+    const final = (await store.get('note', name))!;
+    const body = final.body as { count: number; writers: number[] };
+    expect(body.count).toBe(20);
+    expect([...body.writers].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(final.version).toBe(start + 20);
+    expect([...versionsWon.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => start + 1 + i));
+    expect(conflicts).toBeGreaterThanOrEqual(0);
+  });
+
+  it('appends audit records and queries them newest first, by project, time bounds and beforeSeq', async () => {
+    const a = project();
+    const b = project();
+    const c = project();
+    const at = (s: number) => `2024-05-01T10:00:${String(s).padStart(2, '0')}.000000Z`;
+    const records: AuditRecord[] = [
+      { time: at(1), project: a, logId: 'cloudaudit.googleapis.com/activity', entry: { n: 1, text: 'héllo 世界' } },
+      { time: at(2), project: b, logId: 'binaryauthorization.googleapis.com/policy_decision', entry: { n: 2 } },
+      { time: at(3), project: a, logId: 'cloudaudit.googleapis.com/activity', entry: { n: 3 } },
+    ];
+    await store.appendAudit(records.slice(0, 2));
+    await store.appendAudit([]);
+    await store.appendAudit(records.slice(2));
+    await store.appendAudit([
+      { time: at(4), project: c, logId: 'x', entry: { n: 4 } },
+      { time: at(5), project: a, logId: 'x', entry: { n: 5 } },
+      { time: at(6), project: b, logId: 'x', entry: { n: 6 } },
+    ]);
+
+    const n = (rows: StoredAuditRecord[]) => rows.map((r) => r.entry['n']);
+    const ab = await store.queryAudit({ projects: [a, b], limit: 100 });
+    expect(n(ab)).toEqual([6, 5, 3, 2, 1]);
+    for (let i = 1; i < ab.length; i++) expect(ab[i]!.seq).toBeLessThan(ab[i - 1]!.seq);
+    expect(ab[4]).toEqual({ seq: ab[4]!.seq, time: at(1), project: a, logId: 'cloudaudit.googleapis.com/activity', entry: { n: 1, text: 'héllo 世界' } });
+    expect(n(await store.queryAudit({ projects: [a], limit: 100 }))).toEqual([5, 3, 1]);
+    expect(n(await store.queryAudit({ projects: [a, b], limit: 2 }))).toEqual([6, 5]);
+    // Without a project filter every project is included (ours are the newest six here).
+    expect(n(await store.queryAudit({ limit: 6 }))).toEqual([6, 5, 4, 3, 2, 1]);
+
+    // Time bounds are inclusive, and are compared as times whatever RFC 3339 form they come in.
+    expect(n(await store.queryAudit({ projects: [a, b, c], since: at(2), until: at(4), limit: 100 }))).toEqual([4, 3, 2]);
+    expect(n(await store.queryAudit({ projects: [a, b, c], since: '2024-05-01T10:00:02Z', until: '2024-05-01T10:00:04Z', limit: 100 }))).toEqual([4, 3, 2]);
+    expect(n(await store.queryAudit({ projects: [a, b, c], since: '2024-05-01T12:00:01.5+02:00', limit: 100 }))).toEqual([6, 5, 4, 3, 2]);
+    expect(n(await store.queryAudit({ projects: [a, b, c], until: '2024-05-01T10:00:02.000001Z', limit: 100 }))).toEqual([2, 1]);
+    expect(n(await store.queryAudit({ projects: [a, b, c], since: at(7), limit: 100 }))).toEqual([]);
+
+    // beforeSeq pages backwards without gaps or repeats.
+    const all = await store.queryAudit({ projects: [a, b, c], limit: 100 });
+    const paged: StoredAuditRecord[] = [];
+    let beforeSeq: number | undefined;
+    for (;;) {
+      const page = await store.queryAudit({ projects: [a, b, c], limit: 4, ...(beforeSeq === undefined ? {} : { beforeSeq }) });
+      if (page.length === 0) break;
+      paged.push(...page);
+      beforeSeq = page[page.length - 1]!.seq;
+    }
+    expect(paged).toEqual(all);
+    expect(n(paged)).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(n(await store.queryAudit({ projects: [a], beforeSeq: ab[1]!.seq, limit: 100 }))).toEqual([3, 1]);
+  });
+
+  it('stores audit times in one canonical form and rejects non-timestamps', async () => {
+    const p = project();
+    await store.appendAudit([
+      { time: '2024-05-01T12:00:00+02:00', project: p, logId: 'x', entry: { n: 1 } },
+      { time: '2024-05-01T10:00:00.5Z', project: p, logId: 'x', entry: { n: 2 } },
+      { time: '2024-05-01t10:00:01.123456789z', project: p, logId: 'x', entry: { n: 3 } },
+    ]);
+    const rows = await store.queryAudit({ projects: [p], limit: 10 });
+    expect(rows.map((r) => r.time)).toEqual(['2024-05-01T10:00:01.123456Z', '2024-05-01T10:00:00.500000Z', '2024-05-01T10:00:00.000000Z']);
+    expect(rows.map((r) => r.entry['n'])).toEqual([3, 2, 1]);
+    expect((await store.queryAudit({ projects: [p], since: '2024-05-01T10:00:00Z', until: '2024-05-01T10:00:00.5Z', limit: 10 })).map((r) => r.entry['n'])).toEqual([2, 1]);
+    await expect(store.appendAudit([{ time: 'yesterday', project: p, logId: 'x', entry: {} }])).rejects.toThrow(TypeError);
+    await expect(store.queryAudit({ since: '2024-05-01', limit: 1 })).rejects.toThrow(TypeError);
+    expect(await store.queryAudit({ projects: [p], limit: 10 })).toHaveLength(3);
+  });
+
+  it('gets and sets meta values, overwriting', async () => {
+    const p = project();
+    expect(await store.getMeta(`${p}/key`)).toBeUndefined();
+    await store.setMeta(`${p}/key`, 'one');
+    expect(await store.getMeta(`${p}/key`)).toBe('one');
+    await store.setMeta(`${p}/key`, 'two ✓ "quoted"');
+    expect(await store.getMeta(`${p}/key`)).toBe('two ✓ "quoted"');
+    await store.setMeta(`${p}/empty`, '');
+    expect(await store.getMeta(`${p}/empty`)).toBe('');
+  });
+
+  it('runs migrations once: reopening (and several stores starting together) changes nothing', async () => {
+    const p = project();
+    await store.create({ kind: 'note', name: `${p}/notes/kept`, parent: p, body: { kept: true } });
+    const applied = await appliedMigrations(dialect, db!.url);
+    expect(applied.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(applied).size).toBe(applied.length);
+
+    const again = await openStore(db!.url);
+    try {
+      expect(await again.get('note', `${p}/notes/kept`)).toMatchObject({ body: { kept: true } });
+    } finally {
+      await again.close();
+    }
+    expect(await appliedMigrations(dialect, db!.url)).toEqual(applied);
+
+    // A fresh database that three replicas start on at once is migrated exactly once.
+    const fresh = await db!.fresh();
+    const stores = await Promise.all([openStore(fresh), openStore(fresh), openStore(fresh)]);
+    try {
+      await stores[0]!.create({ kind: 'note', name: 'projects/x/notes/n', parent: 'projects/x', body: {} });
+      expect(await stores[2]!.get('note', 'projects/x/notes/n')).toBeDefined();
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+    expect(await appliedMigrations(dialect, fresh)).toEqual(applied);
+  });
+
+  it('round-trips unicode and 1 MB JSON bodies exactly', async () => {
+    const p = project();
+    const big = 'x'.repeat(1 << 20);
+    const body: JsonObject = {
+      text: 'héllo wörld 世界 😀 \u2028\u2029 "quotes" \'single\' \\ back \n\t nul:\u0000 ctrl:\u0001 bom:\ufeff',
+      big,
+      numbers: [0, -1, 1.5, 1e300, Number.MAX_SAFE_INTEGER],
+      nested: { deep: [{ a: null }, [true, false]], empty: {}, list: [] },
+      'key with spaces & ünïcode 😀': 'value',
+    };
+    const created = await store.create({ kind: 'occurrence', name: `${p}/occurrences/big`, parent: p, body });
+    expect(created.body).toEqual(body);
+    expect((await store.get('occurrence', `${p}/occurrences/big`))!.body).toEqual(body);
+    expect((await store.list('occurrence', { parent: p, limit: 1 }))[0]!.body).toEqual(body);
+    const bigger = { ...body, big: `${big}y` };
+    expect((await store.update('occurrence', `${p}/occurrences/big`, { body: bigger, expectVersion: 1 })).body).toEqual(bigger);
+    expect((await store.get('occurrence', `${p}/occurrences/big`))!.body['big']).toHaveLength((1 << 20) + 1);
+    await store.appendAudit([{ time: nowTimestamp(), project: p, logId: 'x', entry: body }]);
+    expect((await store.queryAudit({ projects: [p], limit: 1 }))[0]!.entry).toEqual(body);
+  });
+
+  it('round-trips names, parents and keys with quotes, %, backslashes and unicode exactly', async () => {
+    const p = `projects/${dialect}-odd'"%_\\😀`;
+    const names = [
+      `${p}/attestors/it's`,
+      `${p}/attestors/say "hi"`,
+      `${p}/attestors/100%`,
+      `${p}/attestors/a_b`,
+      `${p}/attestors/back\\slash`,
+      `${p}/attestors/世界😀`,
+      `${p}/attestors/percent%2Fencoded`,
+      `${p}/attestors/'; drop table resources; --`,
+      `${p}/attestors/trailing space `,
+    ];
+    for (const name of names) {
+      const r = await store.create({ kind: 'attestor', name, parent: p, k1: `k1 ${name}`, k2: `%${name}_`, body: { name } });
+      expect(r.name).toBe(name);
+    }
+    for (const name of names) {
+      const got = await store.get('attestor', name);
+      expect(got).toMatchObject({ name, parent: p, k1: `k1 ${name}`, k2: `%${name}_`, body: { name } });
+      expect((await store.list('attestor', { k1: `k1 ${name}`, limit: 10 })).map((r) => r.name)).toEqual([name]);
+      expect((await store.list('attestor', { k2: `%${name}_`, limit: 10 })).map((r) => r.name)).toEqual([name]);
+    }
+    expect((await store.list('attestor', { parent: p, limit: 100 })).map((r) => r.name)).toEqual([...names].sort(byteOrder));
+    // `%` and `_` are literal: no pattern matching anywhere.
+    expect(await store.list('attestor', { parent: `projects/${dialect}-odd%`, limit: 10 })).toEqual([]);
+    expect(await store.get('attestor', `${p}/attestors/a%b`)).toBeUndefined();
+    expect(await store.get('attestor', `${p}/attestors/a_`)).toBeUndefined();
+    expect(await store.delete('attestor', `${p}/attestors/100_`)).toBe(false);
+    expect(await store.delete('attestor', `${p}/attestors/100%`)).toBe(true);
+    await store.setMeta(`meta '%_\\ 😀`, `value '%_\\ 😀`);
+    expect(await store.getMeta(`meta '%_\\ 😀`)).toBe(`value '%_\\ 😀`);
+    await store.appendAudit([{ time: nowTimestamp(), project: p, logId: `log '%`, entry: {} }]);
+    expect((await store.queryAudit({ projects: [p], limit: 10 })).map((r) => r.logId)).toEqual([`log '%`]);
+  });
+
+  it('treats U+0000 in keys the same on both dialects: rejected on write, matching nothing on read', async () => {
+    const p = project();
+    const nul = `${p}/attestors/a\u0000b`;
+    await expect(store.create({ kind: 'attestor', name: nul, parent: p, body: {} })).rejects.toThrow(TypeError);
+    await expect(store.create({ kind: 'attestor', name: `${p}/attestors/ok`, parent: p, k1: 'a\u0000', body: {} })).rejects.toThrow(TypeError);
+    expect(await store.get('attestor', nul)).toBeUndefined();
+    expect(await store.list('attestor', { parent: `${p}\u0000`, limit: 10 })).toEqual([]);
+    expect(await store.delete('attestor', nul)).toBe(false);
+    await expect(store.update('attestor', nul, { body: {} })).rejects.toBeInstanceOf(StoreNotFound);
+    expect(await store.getMeta('a\u0000')).toBeUndefined();
+    await expect(store.setMeta('a\u0000', 'x')).rejects.toThrow(TypeError);
+    expect(await store.queryAudit({ projects: ['a\u0000'], limit: 10 })).toEqual([]);
+    // A failed write inside a transaction fails the transaction, nothing else.
+    await expect(store.transaction(async (tx) => {
+      await tx.create({ kind: 'attestor', name: `${p}/attestors/ok`, parent: p, body: {} });
+      await tx.create({ kind: 'attestor', name: nul, parent: p, body: {} });
+    })).rejects.toThrow(TypeError);
+    expect(await store.get('attestor', `${p}/attestors/ok`)).toBeUndefined();
+  });
+});
+
+describe('canonicalTimestamp', () => {
+  it('normalises RFC 3339 to UTC with six fractional digits', () => {
+    expect(canonicalTimestamp('2024-05-01T10:00:00Z')).toBe('2024-05-01T10:00:00.000000Z');
+    expect(canonicalTimestamp('2024-05-01T10:00:00.1Z')).toBe('2024-05-01T10:00:00.100000Z');
+    expect(canonicalTimestamp('2024-05-01T10:00:00.123456789Z')).toBe('2024-05-01T10:00:00.123456Z');
+    expect(canonicalTimestamp('2024-05-01T00:30:00.25-01:00')).toBe('2024-05-01T01:30:00.250000Z');
+    expect(canonicalTimestamp('2024-05-01 10:00:00+00:00')).toBe('2024-05-01T10:00:00.000000Z');
+    expect(canonicalTimestamp('0001-01-01T00:00:00Z')).toBe('0001-01-01T00:00:00.000000Z');
+    const now = nowTimestamp();
+    expect(canonicalTimestamp(now)).toBe(now);
+  });
+
+  it('rejects what is not a timestamp', () => {
+    for (const bad of ['', '2024-05-01', '2024-05-01T10:00Z', '2024-05-01T10:00:00', '2024-13-01T00:00:00Z', '9999-12-31T23:00:00-05:00', 'x2024-05-01T10:00:00Z']) {
+      expect(() => canonicalTimestamp(bad), bad).toThrow(TypeError);
+    }
+  });
+});
