@@ -9,7 +9,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { startServer, type CommandResult, type TestServer } from './support/server.js';
 
 const LOCATION = '--location=us-central1';
@@ -92,7 +91,7 @@ describe('gcloud kms against Tollgate', () => {
   });
 
   it('schedules destruction and restores a version', async () => {
-    const destroyed = parseYaml(await ok('kms', 'keys', 'versions', 'destroy', '1', '--key=ec-key', KEYRING, LOCATION, '--quiet'));
+    const destroyed = JSON.parse(await ok('kms', 'keys', 'versions', 'destroy', '1', '--key=ec-key', KEYRING, LOCATION, '--quiet', '--format=json'));
     expect(destroyed).toMatchObject({ name: `${VERSION_PREFIX}/ec-key/cryptoKeyVersions/1`, state: 'DESTROY_SCHEDULED' });
     expect(Date.parse(destroyed.destroyTime)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     const refused = await server.gcloud(['kms', 'asymmetric-sign', '--version=1', '--key=ec-key', KEYRING, LOCATION, '--digest-algorithm=sha256', `--input-file=${payload}`, `--signature-file=${join(work, 'gone.sig')}`]);
@@ -100,7 +99,7 @@ describe('gcloud kms against Tollgate', () => {
     const listed = await ok('kms', 'keys', 'versions', 'list', '--key=ec-key', KEYRING, LOCATION, '--format=value(name,state)');
     expect(listed).toContain('DESTROY_SCHEDULED');
 
-    const restored = parseYaml(await ok('kms', 'keys', 'versions', 'restore', '1', '--key=ec-key', KEYRING, LOCATION));
+    const restored = JSON.parse(await ok('kms', 'keys', 'versions', 'restore', '1', '--key=ec-key', KEYRING, LOCATION, '--format=json'));
     expect(restored).toMatchObject({ state: 'DISABLED' });
     expect(restored.destroyTime).toBeUndefined();
   });
@@ -115,7 +114,7 @@ describe('gcloud kms against Tollgate', () => {
     const verdict = opensslVerify(pem, payload, sig, { hash: 'sha256', pss: true });
     expect(verdict.ok, verdict.output).toBe(true);
     // A second version gets id 2.
-    const created = parseYaml(await ok('kms', 'keys', 'versions', 'create', '--key=rsa-key', KEYRING, LOCATION));
+    const created = JSON.parse(await ok('kms', 'keys', 'versions', 'create', '--key=rsa-key', KEYRING, LOCATION, '--format=json'));
     expect(created).toMatchObject({ name: `${VERSION_PREFIX}/rsa-key/cryptoKeyVersions/2`, state: 'ENABLED', algorithm: 'RSA_SIGN_PSS_2048_SHA256' });
   });
 

@@ -5,6 +5,8 @@ import { registerCreateSignaturePayload } from './commands/create-signature-payl
 import { registerEvaluate } from './commands/evaluate.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerGcloudConfig, registerServe } from './commands/serve.js';
+import { registerIam } from './commands/iam.js';
+import { registerProjects } from './commands/projects.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerServe(program);
   registerGcloudConfig(program);
+  registerProjects(program);
+  registerIam(program);
   // Sub-commands inherit exitOverride so usage errors reach main and exit 2, not commander's 1.
   for (const c of program.commands) c.exitOverride();
   for (const c of program.commands.flatMap((c) => c.commands)) c.exitOverride();

@@ -795,23 +795,19 @@ function setPath(obj: JsonObject, path: readonly string[], value: Json | undefin
 
 export function containerAnalysisRouter(deps: AppDeps): Router {
   const router = new Router('containeranalysis');
-  const noteIam = iamMethodHandlers(deps, {
-    getPermission: 'containeranalysis.notes.getIamPolicy',
-    setPermission: 'containeranalysis.notes.setIamPolicy',
-    serviceName: SERVICE_NAME,
-    methodPrefix: METHOD_PREFIX.v1,
-    exists: async (name) => (await deps.store.get('note', name)) !== undefined,
-  });
-  const occurrenceIam = iamMethodHandlers(deps, {
-    getPermission: 'containeranalysis.occurrences.getIamPolicy',
-    setPermission: 'containeranalysis.occurrences.setIamPolicy',
-    serviceName: SERVICE_NAME,
-    methodPrefix: METHOD_PREFIX.v1,
-    exists: async (name) => (await deps.store.get('occurrence', name)) !== undefined,
-  });
+  const iamFor = (v: GrafeasVersion, resource: 'notes' | 'occurrences', kind: 'note' | 'occurrence') =>
+    iamMethodHandlers(deps, {
+      getPermission: `containeranalysis.${resource}.getIamPolicy`,
+      setPermission: `containeranalysis.${resource}.setIamPolicy`,
+      serviceName: SERVICE_NAME,
+      methodPrefix: METHOD_PREFIX[v],
+      exists: async (name) => (await deps.store.get(kind, name)) !== undefined,
+    });
   const h = handlers(deps);
 
   for (const v of ['v1', 'v1beta1'] as const) {
+    const noteIam = iamFor(v, 'notes', 'note');
+    const occurrenceIam = iamFor(v, 'occurrences', 'occurrence');
     // Every v1 path also has a `projects/*/locations/*/…` form (regional Grafeas); v1beta1 does not.
     const scopes = v === 'v1' ? ['projects/*', 'projects/*/locations/*'] : ['projects/*'];
     for (const scope of scopes) {

@@ -79,17 +79,18 @@ export function iamMethodHandlers(deps: AppDeps, opts: IamMethodOptions): IamMet
   const getIamPolicy: Handler = async (ctx) => {
     const principal = principalOf(ctx);
     const resource = resourceOf(ctx);
-    // GET carries options in the query (Binary Authorization); POST in the body (Container Analysis, KMS).
-    let version = requestedVersion(ctx.query.get('options.requestedPolicyVersion') ?? ctx.query.get('options.requested_policy_version'));
+    // GET carries options in the query (Binary Authorization); POST in the body (Container
+    // Analysis, KMS, Resource Manager). The version is validated only: a stored policy is served
+    // as it is (version 3 exactly when it has conditional bindings).
+    requestedVersion(ctx.query.get('options.requestedPolicyVersion') ?? ctx.query.get('options.requested_policy_version'));
     if (ctx.method === 'POST') {
       const body = await objectBody(ctx);
       const options = field(body, 'options');
       if (options !== undefined && options !== null) {
         if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgument('options: must be an object');
-        version = requestedVersion(field(options as Record<string, unknown>, 'requestedPolicyVersion')) ?? version;
+        requestedVersion(field(options as Record<string, unknown>, 'requestedPolicyVersion'));
       }
     }
-    void version; // every stored policy is served as it is (version 3 when it has conditions)
     await deps.iam.require(principal, opts.getPermission, resource);
     if (!(await opts.exists(resource))) throw notFound(resource);
     return { body: await deps.iam.getPolicy(resource) };

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePkixPublicKey, verifyPkixSignature } from '../../core/attestation/pkix.js';
+import { kmsAlgorithmToSignatureAlgorithm } from '../../core/attestation/signature-algorithm.js';
 import { ApiError } from '../errors.js';
 import { openStore } from '../store/sql-store.js';
 import type { Store } from '../store/store.js';
@@ -117,6 +119,11 @@ describe('LocalKms', () => {
     // node:crypto agrees too; PSS signatures are randomized, PKCS#1 v1.5 ones deterministic.
     const padding = spec.padding === 'pss' ? { padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: createHash(spec.hash).digest().length } : {};
     expect(cryptoVerify(spec.hash, data, { key: createPublicKey(pub.pem), ...padding }, signature)).toBe(true);
+    // And so does Tollgate's attestation verifier, with the key as gcloud adds it to an attestor.
+    const parsed = parsePkixPublicKey(pub.pem, kmsAlgorithmToSignatureAlgorithm(algorithm));
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const attestorKey = { kind: 'pkix' as const, id: `//cloudkms/v1/${version}`, algorithm: parsed.value.algorithm, publicKeyPem: pub.pem, key: parsed.value.key };
+    expect(verifyPkixSignature(attestorKey, data, signature)).toEqual({ ok: true, value: true });
     if (spec.padding === 'pss') {
       const sig2 = Buffer.from((await kms.asymmetricSign(version, parseAsymmetricSignRequest(digestRequest(spec.hash, data)))).signature, 'base64');
       expect(sig2.equals(signature)).toBe(false);
