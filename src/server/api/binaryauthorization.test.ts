@@ -268,6 +268,17 @@ describe('Binary Authorization REST API', () => {
       expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
     });
 
+    it('takes the project number in the policy name', async () => {
+      await req('PUT', '/v1/projects/pol-num/policy', { defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } });
+      const project = await req('GET', '/v1/projects/pol-num');
+      expect(project.status).toBe(200);
+      const byNumber = await req('GET', `/v1/projects/${project.body.projectNumber as string}/policy`);
+      expect(byNumber.status).toBe(200);
+      expect(byNumber.body).toMatchObject({ name: 'projects/pol-num/policy', defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY' } });
+      expect((await req('GET', '/v1/projects/999999999999/policy')).status).toBe(404);
+      expect((await req('GET', '/v1/projects/Not_An_Id/policy')).status).toBe(400);
+    });
+
     it('answers an invalid policy with one 400 listing every problem with its path', async () => {
       const r = await req('PUT', '/v1/projects/pol-invalid/policy', {
         defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATIONS', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' },

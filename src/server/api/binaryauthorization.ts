@@ -29,6 +29,7 @@ import {
   problemsError,
   type ApiVersion,
 } from './binaryauthorization-wire.js';
+import { ADMIN_AUDIT_PROJECT } from './tollgate-admin.js';
 import { etagOf, objectBody, pageOf, pageResult, principalOf, requireResourceId, storeError } from './common.js';
 
 /** `updateTime` of a project's default policy when the project itself is not known. */
@@ -125,6 +126,11 @@ function staleEtag(what: string): ApiError {
   return aborted(`The etag does not match the current ${what}: it was changed since it was read. Read it again, reapply the change and retry.`);
 }
 
+/** The compare-and-set lost to a concurrent writer (with or without an etag). */
+function concurrentWrite(what: string): ApiError {
+  return aborted(`The ${what} was changed by another request at the same time; read it again, reapply the change and retry.`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Project policy
 
@@ -132,11 +138,28 @@ function policyResponse(body: JsonObject, name: string, etag: string, updateTime
   return { ...body, name, etag, updateTime };
 }
 
+/**
+ * `projects/P/policy` with P a project id, or a project number (GAPIC clients may use numbers),
+ * resolved to the id form that the policy is stored and authorized under.
+ */
+async function policyName(deps: AppDeps, principal: Principal, raw: string): Promise<string> {
+  const segment = projectSegment(raw);
+  if (!/^[1-9][0-9]{0,18}$/.test(segment)) {
+    requireProjectId(segment);
+    return raw;
+  }
+  const [p] = await deps.store.list('project', { k1: segment, limit: 1 });
+  if (p !== undefined) return `${p.name}/policy`;
+  // Unknown number: a superuser learns so; anyone else is refused on the name as given.
+  if (!principal.superuser) await deps.iam.require(principal, 'binaryauthorization.policy.get', raw);
+  throw notFound(`Project ${segment} not found`);
+}
+
 async function getPolicy(deps: AppDeps, ctx: RequestContext): Promise<{ body: JsonObject }> {
-  const name = param(ctx, 'name');
+  const principal = principalOf(ctx);
+  const name = await policyName(deps, principal, param(ctx, 'name'));
   const project = projectSegment(name);
-  await deps.iam.require(principalOf(ctx), 'binaryauthorization.policy.get', name);
-  requireProjectId(project);
+  await deps.iam.require(principal, 'binaryauthorization.policy.get', name);
   const stored = await deps.store.get('policy', name);
   if (stored !== undefined) return { body: policyResponse(stored.body, name, etagOf(name, stored.version), stored.updateTime) };
   const p = await getProject(deps.store, project);
@@ -145,10 +168,9 @@ async function getPolicy(deps: AppDeps, ctx: RequestContext): Promise<{ body: Js
 
 async function updatePolicy(deps: AppDeps, v: ApiVersion, ctx: RequestContext): Promise<{ body: JsonObject }> {
   const principal = principalOf(ctx);
-  const name = param(ctx, 'name');
+  const name = await policyName(deps, principal, param(ctx, 'name'));
   const project = projectSegment(name);
   await deps.iam.require(principal, 'binaryauthorization.policy.update', name);
-  requireProjectId(project);
   const raw = await objectBody(ctx);
   const etag = sentEtag(raw);
   // name comes from the URL; updateTime and etag are the server's (etag is checked below).
@@ -168,7 +190,7 @@ async function updatePolicy(deps: AppDeps, v: ApiVersion, ctx: RequestContext): 
       ? await deps.store.create({ kind: 'policy', name, parent: `projects/${project}`, body })
       : await deps.store.update('policy', name, { body, expectVersion: current.version });
   } catch (e) {
-    if (e instanceof StoreAlreadyExists || e instanceof StoreVersionConflict) throw staleEtag('policy');
+    if (e instanceof StoreAlreadyExists || e instanceof StoreVersionConflict) throw concurrentWrite('policy');
     throw e;
   }
   await audit(deps, v, 'UpdatePolicy', name, principal, { policy: body });
@@ -282,7 +304,7 @@ async function updateAttestor(deps: AppDeps, v: ApiVersion, ctx: RequestContext)
   try {
     saved = await deps.store.update('attestor', name, { body: validated.value.body, expectVersion: existing.version, k1: validated.value.noteReference });
   } catch (e) {
-    if (e instanceof StoreVersionConflict) throw staleEtag('attestor');
+    if (e instanceof StoreVersionConflict) throw concurrentWrite('attestor');
     storeError(e, `Attestor ${name}`);
   }
   await audit(deps, v, 'UpdateAttestor', name, principal, { attestor: validated.value.body });
@@ -348,6 +370,12 @@ function notVerifiable(denialReason: string): { body: JsonObject } {
 // ---------------------------------------------------------------------------------------------
 // System policy
 
+/**
+ * Google's system policy is read-only; replacing its patterns is Tollgate's own method, recorded
+ * under the audit pseudo-project of changes that belong to no project.
+ */
+const SYSTEM_POLICY_METHOD = 'google.cloud.binaryauthorization.v1.SystemPolicyV1.UpdateSystemPolicy';
+
 const DENY_ALL_RULE = { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } as const;
 
 function requireGlobal(name: string): void {
@@ -403,10 +431,17 @@ async function updateSystemPolicy(deps: AppDeps, ctx: RequestContext): Promise<{
       ? await deps.store.create({ kind: 'systemPolicy', name, parent: '', body })
       : await deps.store.update('systemPolicy', name, { body, expectVersion: current.version });
   } catch (e) {
-    if (e instanceof StoreAlreadyExists || e instanceof StoreVersionConflict) throw staleEtag('system policy');
+    if (e instanceof StoreAlreadyExists || e instanceof StoreVersionConflict) throw concurrentWrite('system policy');
     throw e;
   }
-  deps.logger.info('system policy replaced', { by: principal.email, patterns: parsed.value.admissionWhitelistPatterns.length });
+  await recordAdminActivity(deps.store, {
+    serviceName: SERVICE_NAME,
+    methodName: SYSTEM_POLICY_METHOD,
+    resourceName: name,
+    project: ADMIN_AUDIT_PROJECT,
+    principal,
+    request: { policy: body },
+  });
   return { body: policyResponse(saved.body, name, etagOf(name, saved.version), saved.updateTime) };
 }
 

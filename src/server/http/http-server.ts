@@ -74,9 +74,14 @@ interface Target { path: string; query: URLSearchParams; host: string }
 /** Origin-form (`/v1/…`) or absolute-form (`http://host/v1/…`, what an HTTP proxy receives). */
 function parseTarget(req: IncomingMessage): Target {
   const raw = req.url ?? '/';
+  // Split the authority off by hand: WHATWG URL parsing rejects Cloud Run's regional hosts such
+  // as `us-central1-127.0.0.1` (a last label that is a number must be an IPv4 address).
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/i.exec(raw);
+  const host = absolute !== null ? (absolute[1] as string) : (req.headers.host ?? '');
+  const rest = absolute !== null ? (absolute[2] as string) : raw;
   let url: URL;
   try {
-    url = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? new URL(raw) : new URL(raw, `http://${req.headers.host ?? 'localhost'}`);
+    url = new URL(rest.startsWith('/') ? rest : `/${rest}`, 'http://tollgate.invalid');
   } catch {
     throw new ApiError('INVALID_ARGUMENT', 'malformed request target');
   }
@@ -88,7 +93,7 @@ function parseTarget(req: IncomingMessage): Target {
   }
   // Google's front end accepts a trailing slash before the query (`…/notes/?noteId=`).
   if (path.length > 1 && path.endsWith('/')) path = path.replace(/\/+$/, '');
-  return { path, query: url.searchParams, host: url.host };
+  return { path, query: url.searchParams, host };
 }
 
 function context(req: IncomingMessage, method: HttpMethod, target: Target, params: Record<string, string>, principal: Principal | undefined, max: number): RequestContext {

@@ -55,7 +55,21 @@ export interface KmsAlgorithm {
 }
 
 /** The signing algorithms Tollgate's KMS generates keys for (every one Binary Authorization accepts). */
-export const KMS_ALGORITHMS = {
+export const KMS_ALGORITHM_NAMES = [
+  'EC_SIGN_P256_SHA256',
+  'EC_SIGN_P384_SHA384',
+  'RSA_SIGN_PSS_2048_SHA256',
+  'RSA_SIGN_PSS_3072_SHA256',
+  'RSA_SIGN_PSS_4096_SHA256',
+  'RSA_SIGN_PSS_4096_SHA512',
+  'RSA_SIGN_PKCS1_2048_SHA256',
+  'RSA_SIGN_PKCS1_3072_SHA256',
+  'RSA_SIGN_PKCS1_4096_SHA256',
+  'RSA_SIGN_PKCS1_4096_SHA512',
+] as const;
+export type KmsAlgorithmName = (typeof KMS_ALGORITHM_NAMES)[number];
+
+export const KMS_ALGORITHMS: Readonly<Record<KmsAlgorithmName, KmsAlgorithm>> = {
   EC_SIGN_P256_SHA256: { number: 12, hash: 'sha256', keyType: 'ec', namedCurve: 'prime256v1' },
   EC_SIGN_P384_SHA384: { number: 13, hash: 'sha384', keyType: 'ec', namedCurve: 'secp384r1' },
   RSA_SIGN_PSS_2048_SHA256: { number: 2, hash: 'sha256', keyType: 'rsa', modulusLength: 2048, padding: 'pss' },
@@ -66,10 +80,9 @@ export const KMS_ALGORITHMS = {
   RSA_SIGN_PKCS1_3072_SHA256: { number: 6, hash: 'sha256', keyType: 'rsa', modulusLength: 3072, padding: 'pkcs1' },
   RSA_SIGN_PKCS1_4096_SHA256: { number: 7, hash: 'sha256', keyType: 'rsa', modulusLength: 4096, padding: 'pkcs1' },
   RSA_SIGN_PKCS1_4096_SHA512: { number: 16, hash: 'sha512', keyType: 'rsa', modulusLength: 4096, padding: 'pkcs1' },
-} as const satisfies Record<string, KmsAlgorithm>;
-export type KmsAlgorithmName = keyof typeof KMS_ALGORITHMS;
+};
 
-const ALGORITHM_NAMES = Object.keys(KMS_ALGORITHMS) as KmsAlgorithmName[];
+const ALGORITHM_NAMES: readonly KmsAlgorithmName[] = KMS_ALGORITHM_NAMES;
 
 /** Other `CryptoKeyVersionAlgorithm` values KMS has, so the error says "not supported" rather than "unknown". */
 const OTHER_KMS_ALGORITHMS: Readonly<Record<string, number>> = {
@@ -113,7 +126,7 @@ const CURVE_ORDER: Readonly<Record<'prime256v1' | 'secp384r1', { n: bigint; byte
 
 /** Signs a precomputed digest the way Cloud KMS does for `algorithm` (ECDSA signatures are DER). */
 export function signDigest(algorithm: KmsAlgorithmName, privateKey: KeyObject, digest: Uint8Array): Buffer {
-  const spec: KmsAlgorithm = KMS_ALGORITHMS[algorithm];
+  const spec = KMS_ALGORITHMS[algorithm];
   if (digest.length !== DIGEST_BYTES[spec.hash]) throw new Error(`${algorithm} signs a ${spec.hash} digest of ${DIGEST_BYTES[spec.hash]} bytes`);
   if (spec.keyType === 'ec') return ecdsaSignDigest(privateKey, spec.namedCurve as 'prime256v1' | 'secp384r1', digest);
   if (spec.padding === 'pkcs1') {
@@ -239,7 +252,7 @@ interface KeyMaterial {
 
 /** A fresh key pair for `algorithm`, made off the event loop (RSA 4096 takes a while). */
 export function generateKeyMaterial(algorithm: KmsAlgorithmName): Promise<KeyMaterial> {
-  const spec: KmsAlgorithm = KMS_ALGORITHMS[algorithm];
+  const spec = KMS_ALGORITHMS[algorithm];
   const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
   const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
   return new Promise((resolve, reject) => {
@@ -780,7 +793,7 @@ export class LocalKms {
     if (state !== 'ENABLED') throw failedPrecondition(`${name} is ${state}: only an ENABLED key version can sign.`);
     const algorithm = str(r.body, 'algorithm');
     if (algorithm === undefined || !isKmsAlgorithmName(algorithm)) throw new Error(`key version ${name} has no usable algorithm`);
-    const spec: KmsAlgorithm = KMS_ALGORITHMS[algorithm];
+    const spec = KMS_ALGORITHMS[algorithm];
     let digest: Buffer;
     if (req.digest !== undefined) {
       if (req.digest.algorithm !== spec.hash) {

@@ -249,7 +249,8 @@ class SqlOps implements StoreOps {
     if (u.expectVersion !== undefined) query = query.where('version', '=', u.expectVersion);
     const row = await query.returningAll().executeTakeFirst();
     if (row !== undefined) return toResource(row);
-    const current = await this.get(kind, name);
+    // SqlOps.get, not this.get: SqlStore's get would queue behind this very call on its gate.
+    const current = await SqlOps.prototype.get.call(this, kind, name);
     if (current === undefined) throw new StoreNotFound(kind, name);
     throw new StoreVersionConflict(kind, name, u.expectVersion ?? -1, current.version);
   }
