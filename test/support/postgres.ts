@@ -234,10 +234,11 @@ function childrenOf(pid: number): number[] {
   return children;
 }
 
+/** Whether pid is a live process (a zombie waiting to be reaped by whoever adopted it is not). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -261,6 +262,10 @@ function killClusterProcesses(cluster: Cluster): void {
     if (Date.now() > deadline) throw new Error(`postgres processes ${[pid, ...backends].join(' ')} survived SIGKILL`);
     execFileSync('sleep', ['0.02']);
   }
+  // The dead postmaster was adopted by init, which may take its time to reap it; until then its
+  // pid still answers kill(0) and the new postmaster would refuse the stale lock file. Everything
+  // of the old server is dead (zombies hold no shared memory), so the lock file can go.
+  rmSync(join(cluster.dataDir, 'postmaster.pid'), { force: true });
 }
 
 function stopClusterSync(cluster: Cluster): void {

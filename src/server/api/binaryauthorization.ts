@@ -8,7 +8,7 @@ import { parseAttestor } from '../../core/attestation/attestor.js';
 import { checkAttestation } from '../../core/attestation/check.js';
 import { digestOfResourceUri, parseAttestationOccurrence } from '../../core/attestation/occurrence.js';
 import { SYSTEM_POLICY_NAME, systemPolicyResource } from '../../core/evaluation/system-policy.js';
-import { defaultPolicy, type Policy } from '../../core/policy/model.js';
+import { defaultPolicy, SPECIFIC_RULE_MAPS, type Policy } from '../../core/policy/model.js';
 import { parsePolicyObject } from '../../core/policy/parse.js';
 import { policyToWire } from '../../core/policy/serialize.js';
 import { problem, type Problem } from '../../core/result.js';
@@ -205,7 +205,7 @@ async function attestorReferenceProblems(deps: AppDeps, principal: Principal, po
     rule.requireAttestationsBy.forEach((attestor, i) => refs.push({ path: `${at}.requireAttestationsBy[${i}]`, attestor }));
   };
   collect(policy.defaultAdmissionRule, 'defaultAdmissionRule');
-  for (const map of ['clusterAdmissionRules', 'kubernetesNamespaceAdmissionRules', 'kubernetesServiceAccountAdmissionRules', 'istioServiceIdentityAdmissionRules'] as const) {
+  for (const map of SPECIFIC_RULE_MAPS) {
     for (const [key, rule] of Object.entries(policy[map])) collect(rule, `${map}[${JSON.stringify(key)}]`);
   }
   const verdicts = new Map<string, Promise<string | undefined>>();

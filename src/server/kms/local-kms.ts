@@ -15,8 +15,8 @@
  * IAM and audit are the API layer's (api/cloudkms.ts); write methods take an `after` hook that runs
  * inside the same transaction, so the audit entry commits together with the change.
  */
+import { p256, p384 } from '@noble/curves/nist.js';
 import {
-  createECDH,
   createHash,
   createPrivateKey,
   constants as cryptoConstants,
@@ -103,10 +103,9 @@ const DIGEST_BYTES: Readonly<Record<HashName, number>> = { sha256: 32, sha384: 4
 // Signing over a digest
 //
 // node:crypto's sign() always hashes its input (a null algorithm means the key's default digest,
-// not "prehashed"), and KMS signs digests the client computed. So the three schemes are built
-// from primitives OpenSSL does in constant time: the RSA private operation (privateEncrypt, with
-// blinding) over a PKCS#1 v1.5 DigestInfo or an EMSA-PSS encoding, and for ECDSA the scalar
-// multiplication k·G (an ECDH public key), with the short modular arithmetic done blinded.
+// not "prehashed"), and KMS signs digests the client computed. RSA uses OpenSSL's private
+// operation (privateEncrypt, with blinding) over a PKCS#1 v1.5 DigestInfo or an EMSA-PSS
+// encoding; ECDSA uses the audited @noble/curves implementation, which signs a given digest.
 
 /** DER DigestInfo prefixes (RFC 8017 §9.2, note 1). */
 const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
@@ -115,14 +114,6 @@ const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
   sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
 };
 
-/** Group orders of the NIST curves KMS signs with. */
-const CURVE_ORDER: Readonly<Record<'prime256v1' | 'secp384r1', { n: bigint; bytes: number }>> = {
-  prime256v1: { n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n, bytes: 32 },
-  secp384r1: {
-    n: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
-    bytes: 48,
-  },
-};
 
 /** Signs a precomputed digest the way Cloud KMS does for `algorithm` (ECDSA signatures are DER). */
 export function signDigest(algorithm: KmsAlgorithmName, privateKey: KeyObject, digest: Uint8Array): Buffer {
@@ -172,77 +163,14 @@ function mgf1(hash: HashName, seed: Buffer, length: number): Buffer {
 }
 
 function ecdsaSignDigest(privateKey: KeyObject, curve: 'prime256v1' | 'secp384r1', digest: Uint8Array): Buffer {
-  const { n, bytes } = CURVE_ORDER[curve];
   const jwk = privateKey.export({ format: 'jwk' });
   if (typeof jwk.d !== 'string') throw new Error('not an EC private key');
-  const d = toBigInt(Buffer.from(jwk.d, 'base64url'));
-  // bits2int: the leftmost bitlen(n) bits of the digest (all of them for the matching hashes).
-  let e = toBigInt(digest);
-  const excess = digest.length * 8 - bitLength(n);
-  if (excess > 0) e >>= BigInt(excess);
-  e %= n;
-  for (;;) {
-    const k = randomScalar(n, bytes);
-    const ecdh = createECDH(curve);
-    ecdh.setPrivateKey(toBuffer(k, bytes));
-    const point = ecdh.getPublicKey(); // 0x04 ‖ X ‖ Y, computed by OpenSSL
-    const r = toBigInt(point.subarray(1, 1 + bytes)) % n;
-    if (r === 0n) continue;
-    // s = k⁻¹(e + r·d) mod n, blinded by a random b: s = (b·k)⁻¹ · (b·e + b·r·d).
-    const b = randomScalar(n, bytes);
-    const inv = modPow((b * k) % n, n - 2n, n);
-    const s = (inv * ((b * e + ((b * r) % n) * d) % n)) % n;
-    if (s === 0n) continue;
-    return derSignature(r, s);
-  }
-}
-
-function randomScalar(n: bigint, bytes: number): bigint {
-  for (;;) {
-    const v = toBigInt(randomBytes(bytes));
-    if (v > 0n && v < n) return v;
-  }
-}
-
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
-  let result = 1n;
-  let b = base % mod;
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % mod;
-    b = (b * b) % mod;
-    e >>= 1n;
-  }
-  return result;
-}
-
-function bitLength(v: bigint): number {
-  return v.toString(2).length;
-}
-
-function toBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
-}
-
-function toBuffer(v: bigint, bytes: number): Buffer {
-  return Buffer.from(v.toString(16).padStart(bytes * 2, '0'), 'hex');
-}
-
-/** ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }. */
-function derSignature(r: bigint, s: bigint): Buffer {
-  const int = (v: bigint): Buffer => {
-    let hex = v.toString(16);
-    if (hex.length % 2) hex = `0${hex}`;
-    let body = Buffer.from(hex, 'hex');
-    if ((body[0] as number) & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
-    return Buffer.concat([Buffer.from([0x02]), derLength(body.length), body]);
-  };
-  const content = Buffer.concat([int(r), int(s)]);
-  return Buffer.concat([Buffer.from([0x30]), derLength(content.length), content]);
-}
-
-function derLength(len: number): Buffer {
-  return len < 0x80 ? Buffer.from([len]) : Buffer.from([0x81, len]);
+  const secret = Buffer.from(jwk.d, 'base64url');
+  // Node's sign() always hashes its input, and KMS signs a digest the client computed. An audited
+  // implementation does the signing (RFC 6979 nonces hedged with fresh entropy) rather than
+  // hand-written curve arithmetic; signatures are DER, as Cloud KMS returns them.
+  const ecdsa = curve === 'prime256v1' ? p256 : p384;
+  return Buffer.from(ecdsa.sign(digest, secret, { prehash: false, lowS: false, format: 'der', extraEntropy: true }));
 }
 
 interface KeyMaterial {
