@@ -7,7 +7,7 @@
  * The throwaway clusters use a non-C collation (ICU en-US), as production databases usually do,
  * so that code depending on byte-order comparisons in SQL is caught by the tests.
  */
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -85,10 +85,8 @@ interface Cluster {
   readonly dataDir: string;
   readonly logFile: string;
   port: number;
+  watchdog?: ChildProcess;
 }
-
-const running = new Set<Cluster>();
-let exitHookInstalled = false;
 
 /** Finds the newest installed PostgreSQL's bin dir (`/usr/lib/postgresql/<major>/bin`). */
 export function postgresBinDir(): string {
@@ -172,8 +170,7 @@ async function startCluster(options: StartPostgresOptions): Promise<TestPostgres
         : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
     ];
     appendFileSync(join(cluster.dataDir, 'postgresql.conf'), `\n# tollgate test cluster\n${settings.join('\n')}\n`);
-    installExitHook();
-    running.add(cluster);
+    startWatchdog(cluster);
     await startServer(cluster, true);
     const adminUrl = `postgres://postgres@127.0.0.1:${cluster.port}/postgres`;
     await adminQuery(adminUrl, 'CREATE DATABASE tollgate_test');
@@ -269,26 +266,32 @@ function killClusterProcesses(cluster: Cluster): void {
 }
 
 function stopClusterSync(cluster: Cluster): void {
-  running.delete(cluster);
   if (existsSync(join(cluster.dataDir, 'postmaster.pid'))) {
     const result = runPg(cluster, 'pg_ctl', ['stop', '-D', cluster.dataDir, '-m', 'immediate', '-w', '-t', '30'], false);
     if (result.status !== 0) killClusterProcesses(cluster);
   }
   rmSync(cluster.root, { recursive: true, force: true });
+  cluster.watchdog?.kill('SIGKILL');
 }
 
-/** A test process that dies without running its afterAll still takes its clusters down. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const cluster of [...running]) {
-      try {
-        stopClusterSync(cluster);
-      } catch {
-        // best effort at exit
-      }
-    }
+/**
+ * A test process can die without running afterAll (a crash, a timeout, the runner killing its
+ * worker): a small detached shell per cluster waits for this process to end, then stops the
+ * server and removes its files. stop() ends the watchdog.
+ */
+function startWatchdog(cluster: Cluster): void {
+  const pgCtl = join(cluster.bin, 'pg_ctl');
+  const [cmd, argv] = isRoot ? asPostgresUser(pgCtl, []) : [pgCtl, []];
+  const script = [
+    'owner=$1; data=$2; root=$3; shift 3',
+    'while kill -0 "$owner" 2>/dev/null; do sleep 1; done',
+    'if [ -f "$data/postmaster.pid" ]; then "$@" stop -D "$data" -m immediate -w -t 30 >/dev/null 2>&1; fi',
+    'rm -rf "$root"',
+  ].join('\n');
+  const watchdog = spawn('sh', ['-c', script, 'tollgate-pg-watchdog', String(process.pid), cluster.dataDir, cluster.root, cmd, ...argv], {
+    detached: true,
+    stdio: 'ignore',
   });
+  watchdog.unref();
+  cluster.watchdog = watchdog;
 }
-
