@@ -39,6 +39,7 @@ function renderImage(i: ImageDecision): string[] {
       }
       break;
     case 'DENIED':
+      if (i.reason === 'EVALUATION_FAILED') return [`  DENIED   ${name}: EVALUATION_FAILED`, `      ${i.message}`];
       return [
         `  ${i.dryRun ? 'dry-run ' : 'DENIED  '} ${name}: ${i.reason} (${ruleText(i.rule)}, ${i.rule.enforcementMode})`,
         `      ${i.message}`,

@@ -76,7 +76,12 @@ export type ImageDecision =
       readonly attestors: readonly AttestorResult[];
       /** Google's wording, e.g. `Image X denied by Binary Authorization default admission rule. …` */
       readonly message: string;
-    });
+    })
+  /**
+   * No decision could be made (the store failed, the project does not exist, the deadline
+   * passed): the image is denied, fail closed, and `message` says what failed.
+   */
+  | (ImageBase & { readonly verdict: 'DENIED'; readonly reason: 'EVALUATION_FAILED'; readonly dryRun: false; readonly message: string });
 
 export type DeploymentVerdict =
   /** Every image allowed. */

@@ -162,6 +162,24 @@ function checkAttestor(name: string, ref: ImageReference, image: string, evidenc
       };
 }
 
+/**
+ * The decision when none could be made: every image denied with the reason that names what
+ * failed. Breakglass still allows (it is meant for exactly the moment the system is broken).
+ */
+export function failedDecision(request: EvaluationRequest, message: string): Decision {
+  const images: ImageDecision[] = request.images.map((image) => ({ image, verdict: 'DENIED', reason: 'EVALUATION_FAILED', dryRun: false, message: `Image ${image} denied: ${message}` }));
+  const breakglass = request.context.breakglass;
+  const verdict: DeploymentVerdict = breakglass !== undefined ? { kind: 'BREAKGLASS', justification: breakglass, wouldHaveBeen: 'DENIED' } : { kind: 'DENIED' };
+  return {
+    schemaVersion: DECISION_SCHEMA_VERSION,
+    allowed: verdict.kind !== 'DENIED',
+    verdict,
+    context: request.context,
+    images,
+    messages: images.map((i) => (i.verdict === 'DENIED' ? i.message : '')),
+  };
+}
+
 /** Which attestors and digests an evaluation will ask evidence about, so loaders fetch only those. */
 export function requiredEvidence(compiled: CompiledPolicy, system: CompiledPatterns, request: EvaluationRequest): { attestors: string[]; digests: string[] } {
   const selected = selectRule(compiled.policy, request.context);
