@@ -15,7 +15,7 @@ export default tseslint.config(
     // Plain JavaScript helpers (child processes in tests) run on Node.
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: {
-      globals: Object.fromEntries(['console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Buffer', 'URL', 'fetch'].map((g) => [g, 'readonly'])),
+      globals: Object.fromEntries(['process', 'console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Buffer', 'URL', 'fetch'].map((g) => [g, 'readonly'])),
     },
   },
   {
