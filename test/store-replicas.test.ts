@@ -22,6 +22,9 @@ async function sqliteFile(): Promise<TestDatabase> {
   return { url: join(dir, 'tollgate.db'), stop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+// The child processes run the built store (dist/); `npm test` builds first, a lone run builds here.
+beforeAll(() => ensureBuiltStore(), 300_000);
+
 describe.each([
   ['sqlite', sqliteFile],
   ['postgres', () => startPostgres()],
@@ -142,7 +145,6 @@ describe.each([
   });
 
   it('two processes writing transactions at once lose nothing', async () => {
-    ensureBuiltStore();
     const writers = [startWriter(db!.url, 'p1', 60, 2), startWriter(db!.url, 'p2', 60, 2)];
     const exits = await Promise.all(writers.map((w) => w.exited));
     for (const exit of exits) {

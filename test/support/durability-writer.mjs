@@ -8,7 +8,7 @@
 // that records the count it produced, and append an audit record for it. Conflicting writers
 // retry. Prints `ready`, then `ack <id>` per commit, then `done`; stops by itself after
 // TRANSACTIONS commits or 60 seconds, whichever comes first.
-/* global process */
+import process from 'node:process';
 import { openStore } from '../../dist/server/store/sql-store.js';
 import { StoreAlreadyExists, StoreVersionConflict } from '../../dist/server/store/store.js';
 

@@ -5,6 +5,8 @@ import type { DeploymentContext, Platform } from '../../core/evaluation/request.
 import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from '../../core/evaluation/system-policy.js';
 import { parseImageReference } from '../../core/image/reference.js';
 import { parsePolicyText } from '../../core/policy/parse.js';
+import type { Decision } from '../../core/evaluation/decision.js';
+import { clientSettings, createClient } from '../client.js';
 import { loadEvidenceDir } from '../evidence-dir.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { readText } from '../files.js';
@@ -13,6 +15,9 @@ import { outputFormat } from './policy.js';
 
 interface EvaluateOptions {
   offline?: boolean;
+  project?: string;
+  url?: string;
+  tokenFile?: string;
   policy?: string;
   evidence?: string;
   systemPolicy?: string;
@@ -28,8 +33,11 @@ interface EvaluateOptions {
 export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
-    .description('decide whether images may be deployed; exit 0 allowed (dry run and breakglass included), 1 denied, 2 bad input')
+    .description('decide whether images may be deployed, against a server\'s live policy (--project) or offline from files (--offline); exit 0 allowed (dry run and breakglass included), 1 denied, 2 bad input, 3 no decision (server unreachable, 401, 403)')
     .argument('<images...>', 'images as the deployment names them (tag, digest or both)')
+    .option('--project <id>', 'evaluate against this project\'s policy on a Tollgate server')
+    .option('--url <url>', 'server URL (env TOLLGATE_URL, default http://127.0.0.1:7420)')
+    .option('--token-file <file>', 'access token file (env TOLLGATE_TOKEN_FILE, default ${TOLLGATE_DATA_DIR:-./tollgate-data}/admin-token)')
     .option('--offline', 'evaluate locally from files, with no server')
     .option('--policy <file>', 'policy file (YAML or JSON), with --offline')
     .option('--evidence <dir>', 'folder with attestors/*.json and occurrences/*.json, with --offline')
@@ -43,8 +51,26 @@ export function registerEvaluate(program: Command): void {
     .option('--format <format>', 'text or json (the documented decision schema)', 'text')
     .action(async (images: string[], opts: EvaluateOptions) => {
       const format = outputFormat(opts.format);
+      if (opts.offline === true && opts.project !== undefined) throw new CliExit(EXIT.USAGE, '--offline and --project do not go together');
       if (opts.offline !== true) {
-        throw new CliExit(EXIT.USAGE, 'evaluating against a server is not available in this version; use --offline --policy FILE --evidence DIR');
+        if (opts.project === undefined) throw new CliExit(EXIT.USAGE, 'give --project P to ask a server, or --offline --policy FILE --evidence DIR');
+        const context = deploymentContext(opts);
+        for (const image of images) {
+          const r = parseImageReference(image);
+          if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid image ${JSON.stringify(image)}: ${r.error.message}`);
+        }
+        const client = createClient(clientSettings({ url: opts.url, tokenFile: opts.tokenFile }));
+        let decision: Decision;
+        try {
+          decision = await client.request<Decision>('POST', `/tollgate/v1/projects/${encodeURIComponent(opts.project)}:evaluate`, { images, context });
+        } catch (e) {
+          // A refused request is bad input (2); anything else is "no decision" (3), never "allowed".
+          if (e instanceof CliExit && e.code !== EXIT.USAGE) throw new CliExit(/INVALID_ARGUMENT/.test(e.message) ? EXIT.USAGE : EXIT.NO_DECISION, e.message);
+          throw e;
+        }
+        process.stdout.write(format === 'json' ? `${JSON.stringify(decision, null, 2)}\n` : renderDecision(decision));
+        process.exitCode = decision.allowed ? EXIT.OK : EXIT.DENIED;
+        return;
       }
       if (opts.policy === undefined) throw new CliExit(EXIT.USAGE, '--policy is required with --offline');
       const context = deploymentContext(opts);

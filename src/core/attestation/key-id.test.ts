@@ -18,7 +18,10 @@ describe('keyIdsMatch', () => {
     [`//cloudkms.googleapis.com/v1/${KV}`, `//127.0.0.1:7420/v1/${KV.replace('/key/', '/other/')}`, false, 'different keys'],
     [`//cloudkms.googleapis.com/v1/${KV}`, `//127.0.0.1:7420/v2/${KV}`, false, 'not /v1/'],
     [`//cloudkms.googleapis.com/v1/${KV}`, `https://cloudkms.googleapis.com/v1/${KV}`, false, 'one side has a scheme'],
-    [`//cloudkms.googleapis.com/v1/${KV}`, KV, false, 'one side is a bare resource name'],
+    [`//cloudkms.googleapis.com/v1/${KV}`, KV, true, 'a bare KMS resource name names the same version (seed 000 adds keys that way)'],
+    [KV, `//127.0.0.1:7420/v1/${KV}`, true, 'bare name on the attestor, gcloud sign-and-create id on the signature'],
+    [KV, KV.replace(/1$/, '2'), false, 'bare names of different versions'],
+    [`projects/demo/other/${KV}`, `//h/v1/projects/demo/other/${KV}`, false, 'not a key version name'],
     [`//cloudkms.googleapis.com/v1/${KV}`, 'ni:///sha-256;abc', false, 'one side KMS, other not'],
     ['//a/v1/projects/p/other/x', '//b/v1/projects/p/other/x', false, 'non-KMS network paths must be exact'],
     [`//cloudkms.googleapis.com/v1/${KV}/extra`, `//127.0.0.1:7420/v1/${KV}/extra`, false, 'trailing segments are not KMS-style'],
@@ -34,7 +37,8 @@ describe('keyIdsMatch', () => {
 
   it('extracts the host-independent key version name', () => {
     expect(kmsKeyVersionName(`//127.0.0.1:7420/v1/${KV}`)).toBe(KV);
-    expect(kmsKeyVersionName(KV)).toBeUndefined();
+    expect(kmsKeyVersionName(KV)).toBe(KV);
+    expect(kmsKeyVersionName('projects/p/keys/1')).toBeUndefined();
   });
 });
 

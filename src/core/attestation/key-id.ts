@@ -15,13 +15,20 @@ const KMS_KEY_VERSION_ID =
 export function kmsKeyVersionName(id: string): string | undefined {
   if (typeof id !== 'string') return undefined;
   const m = KMS_KEY_VERSION_ID.exec(id);
-  return m === null ? undefined : m[2];
+  if (m !== null) return m[2];
+  // The bare resource name: Google's own tutorial passes it as --public-key-id-override and as
+  // --public-key-id (the output of `gcloud kms keys versions list --format='value(name)'`).
+  return BARE_KMS_KEY_VERSION.test(id) ? id : undefined;
 }
+
+const BARE_KMS_KEY_VERSION = /^projects\/[^/?#\s:]+\/locations\/[^/?#\s]+\/keyRings\/[^/?#\s]+\/cryptoKeys\/[^/?#\s]+\/cryptoKeyVersions\/[0-9]+$/;
 
 /**
  * Does a signature's `publicKeyId` select the attestor key with id `attestorKeyId`?
- * Exact string equality, except that two KMS-style ids match when they name the same key version
- * through different hosts. Both sides must be KMS-style for that relaxation.
+ * Exact string equality, except that two ids naming the same Cloud KMS key version match whether
+ * they are written `//HOST/v1/projects/…/cryptoKeyVersions/N` (any HOST: gcloud puts its endpoint
+ * there) or as the bare `projects/…/cryptoKeyVersions/N`. Both sides must name a KMS key version
+ * for that relaxation. The id only selects a key; the signature must still verify under it.
  */
 export function keyIdsMatch(attestorKeyId: string, signatureKeyId: string): boolean {
   if (typeof attestorKeyId !== 'string' || typeof signatureKeyId !== 'string') return false;

@@ -111,15 +111,16 @@ export async function openStore(url: string): Promise<Store> {
     return new SqlStore(db, 'postgres');
   }
   const file = url.replace(/^sqlite:(\/\/)?/, '');
-  const gate = sqliteGate(file);
   const sqlite = new Database(file);
   // WAL lets readers run beside the writer (and several processes share a file); FULL makes
   // every acknowledged commit survive a crash of the machine, not only of the process.
+  // busy_timeout first: switching to WAL needs a lock another process may hold for a moment.
+  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
-  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database_>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const gate = sqliteGate(file);
   try {
     await gate.run(() => migrate(db, 'sqlite'));
   } catch (err) {

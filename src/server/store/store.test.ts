@@ -45,13 +45,19 @@ async function sqliteDatabase(): Promise<TestDatabase> {
 
 async function postgresDatabase(): Promise<TestDatabase> {
   const server = await startPostgres();
-  let n = 0;
+  const base = new URL(server.url).pathname.slice(1);
+  const created: string[] = [];
   return {
     url: server.url,
-    stop: () => server.stop(),
+    async stop() {
+      // On a shared server (TOLLGATE_TEST_DATABASE_URL) the extra databases must go too.
+      for (const name of created) await pgQuery(server.url, `drop database if exists "${name}" with (force)`);
+      await server.stop();
+    },
     async fresh() {
-      const name = `fresh_${++n}`;
-      await pgQuery(server.url, `create database ${name}`);
+      const name = `${base}_fresh_${created.length + 1}`;
+      await pgQuery(server.url, `create database "${name}"`);
+      created.push(name);
       const url = new URL(server.url);
       url.pathname = `/${name}`;
       return url.toString();

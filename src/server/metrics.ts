@@ -1,0 +1,83 @@
+/**
+ * Prometheus text-format metrics, kept in-process (no dependency): counters and histograms with
+ * labels, rendered on `GET /metrics`.
+ */
+type Labels = Readonly<Record<string, string>>;
+
+const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+const render = (labels: Labels) => {
+  const e = Object.entries(labels);
+  return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
+};
+
+export class Counter {
+  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  constructor(readonly name: string, readonly help: string) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const k = key(labels);
+    const v = this.values.get(k);
+    if (v) v.value += by;
+    else this.values.set(k, { labels, value: by });
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(key(labels))?.value ?? 0;
+  }
+  text(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    for (const { labels, value } of this.values.values()) lines.push(`${this.name}${render(labels)} ${value}`);
+    return lines.join('\n');
+  }
+}
+
+export class Histogram {
+  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]) {}
+  observe(value: number, labels: Labels = {}): void {
+    const k = key(labels);
+    let s = this.series.get(k);
+    if (!s) {
+      s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+      this.series.set(k, s);
+    }
+    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i] = (s.counts[i] as number) + 1;
+    s.sum += value;
+    s.count += 1;
+  }
+  text(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    for (const s of this.series.values()) {
+      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${render({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      lines.push(`${this.name}_bucket${render({ ...s.labels, le: '+Inf' })} ${s.count}`);
+      lines.push(`${this.name}_sum${render(s.labels)} ${s.sum}`);
+      lines.push(`${this.name}_count${render(s.labels)} ${s.count}`);
+    }
+    return lines.join('\n');
+  }
+}
+
+export interface Metrics {
+  readonly decisions: Counter;
+  readonly decisionSeconds: Histogram;
+  readonly httpRequests: Counter;
+  readonly httpSeconds: Histogram;
+  readonly storeErrors: Counter;
+  readonly auditLost: Counter;
+  readonly cache: Counter;
+  text(): string;
+}
+
+export function createMetrics(): Metrics {
+  const m = {
+    decisions: new Counter('tollgate_decisions_total', 'Decisions by verdict, source and reason.'),
+    decisionSeconds: new Histogram('tollgate_decision_seconds', 'Time to decide, from request to answer, by source.'),
+    httpRequests: new Counter('tollgate_http_requests_total', 'API requests by route and status.'),
+    httpSeconds: new Histogram('tollgate_http_request_seconds', 'API request latency by route.'),
+    storeErrors: new Counter('tollgate_store_errors_total', 'Store operations that failed (decisions then fail closed).'),
+    auditLost: new Counter('tollgate_audit_entries_lost_total', 'Decision audit entries that could not be written after a retry.'),
+    cache: new Counter('tollgate_cache_total', 'Cache lookups by cache and result (hit or miss).'),
+  };
+  return {
+    ...m,
+    text: () => `${Object.values(m).map((x) => x.text()).join('\n')}\n`,
+  };
+}

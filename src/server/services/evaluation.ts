@@ -1,0 +1,238 @@
+/**
+ * The decision service: store → core → audit. Parsed policies, attestors and verified
+ * signatures are cached by the version of the row they came from, and rows are re-read at most
+ * `freshnessMs` apart, so a change made through any replica takes effect everywhere within that
+ * window (the verified-signature cache included: a removed key changes the attestor's version).
+ */
+import { randomUUID } from 'node:crypto';
+import { parseAttestor } from '../../core/attestation/attestor.js';
+import { checkAttestation } from '../../core/attestation/check.js';
+import type { AttestationCheck, Attestor } from '../../core/attestation/model.js';
+import { parseAttestationOccurrence } from '../../core/attestation/occurrence.js';
+import type { Decision } from '../../core/evaluation/decision.js';
+import { compilePatterns, compilePolicy, evaluate, failedDecision, requiredEvidence, type CompiledPatterns, type CompiledPolicy } from '../../core/evaluation/evaluate.js';
+import type { AttestorLookup, Evidence } from '../../core/evaluation/evidence.js';
+import type { EvaluationRequest } from '../../core/evaluation/request.js';
+import { defaultPolicy } from '../../core/policy/model.js';
+import { parsePolicyObject } from '../../core/policy/parse.js';
+import { loadSystemPolicyPatterns } from '../api/binaryauthorization.js';
+import { listAttestationOccurrences } from '../api/containeranalysis.js';
+import type { Iam } from '../iam/iam.js';
+import type { Logger } from '../log.js';
+import type { AuditRecord, Store, StoredResource } from '../store/store.js';
+import type { DecideRequest, DecisionService } from './decision-service.js';
+import { binauthzServiceAgent, getProject, type Project } from './projects.js';
+
+/** Where decisions are logged (the group-committing audit writer). */
+export interface DecisionRecorder {
+  record(entry: AuditRecord, opts?: { durable?: boolean }): Promise<void>;
+}
+
+/** Optional tag → digest resolution before deciding (`--resolve-tags`). */
+export interface TagResolution {
+  resolve(images: readonly string[], deadlineMs: number): Promise<{ images: string[] }>;
+}
+
+export interface DecisionServiceOptions {
+  readonly store: Store;
+  readonly iam: Iam;
+  readonly logger: Logger;
+  readonly recorder: DecisionRecorder;
+  /** Builds the audit entry of a decision (src/server/audit/decision-log.ts). */
+  readonly logEntry: (decision: Decision, request: DecideRequest, time: string, insertId: string) => AuditRecord;
+  readonly tags?: TagResolution;
+  /** How long a row read from the store may be reused before it is read again. */
+  readonly freshnessMs?: number;
+  /** Bound on verified-signature cache entries. */
+  readonly maxCachedChecks?: number;
+  readonly now?: () => Date;
+  /** Per-decision deadline for network work (tag resolution). */
+  readonly tagDeadlineMs?: number;
+  /** Observes each decision (metrics). */
+  readonly observe?: (decision: Decision, request: DecideRequest, seconds: number) => void;
+}
+
+interface Cached<T> {
+  readonly version: string;
+  readonly value: T;
+  readonly readAt: number;
+}
+
+export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
+  const freshness = opts.freshnessMs ?? 250;
+  const now = opts.now ?? (() => new Date());
+  const maxChecks = opts.maxCachedChecks ?? 200_000;
+  const projects = new Map<string, Cached<Project | undefined>>();
+  const policies = new Map<string, Cached<CompiledPolicy>>();
+  const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
+  let system: Cached<CompiledPatterns> | undefined;
+  const checks = new Map<string, AttestationCheck>();
+
+  const isFresh = <T>(c: Cached<T>): boolean => Date.now() - c.readAt < freshness;
+  const versionOf = (r: StoredResource | undefined) => (r === undefined ? 'none' : `${r.version}@${r.updateTime}`);
+
+  async function project(id: string): Promise<Project | undefined> {
+    const c = projects.get(id);
+    if (c !== undefined && isFresh(c)) return c.value;
+    const p = await getProject(opts.store, id);
+    projects.set(id, { version: p?.projectNumber ?? 'none', value: p, readAt: Date.now() });
+    return p;
+  }
+
+  async function policy(projectId: string): Promise<CompiledPolicy> {
+    const c = policies.get(projectId);
+    if (c !== undefined && isFresh(c)) return c.value;
+    const row = await opts.store.get('policy', `projects/${projectId}/policy`);
+    const version = versionOf(row);
+    if (c !== undefined && c.version === version) {
+      policies.set(projectId, { ...c, readAt: Date.now() });
+      return c.value;
+    }
+    const parsed = row === undefined ? { ok: true as const, value: defaultPolicy(projectId) } : parsePolicyObject(stripOutputOnly(row.body));
+    if (!parsed.ok) throw new Error(`the stored policy of ${projectId} is invalid: ${parsed.error.map((p) => p.message).join('; ')}`);
+    const compiled = compilePolicy(parsed.value);
+    if (!compiled.ok) throw new Error(`the stored policy of ${projectId} has invalid patterns: ${compiled.error.map((p) => p.message).join('; ')}`);
+    policies.set(projectId, { version, value: compiled.value, readAt: Date.now() });
+    return compiled.value;
+  }
+
+  async function systemPatterns(): Promise<CompiledPatterns> {
+    if (system !== undefined && isFresh(system)) return system.value;
+    const patterns = await loadSystemPolicyPatterns(opts.store);
+    const compiled = compilePatterns(patterns);
+    if (!compiled.ok) throw new Error(`the system policy has invalid patterns: ${compiled.error.map((p) => p.message).join('; ')}`);
+    system = { version: patterns.join('\n'), value: compiled.value, readAt: Date.now() };
+    return compiled.value;
+  }
+
+  async function attestor(name: string): Promise<{ attestor: Attestor; version: string } | { error: string }> {
+    const c = attestors.get(name);
+    if (c !== undefined && isFresh(c)) return 'attestor' in c.value ? { attestor: c.value.attestor, version: c.version } : c.value;
+    const row = await opts.store.get('attestor', name);
+    const version = versionOf(row);
+    if (c !== undefined && c.version === version) {
+      attestors.set(name, { ...c, readAt: Date.now() });
+      return 'attestor' in c.value ? { attestor: c.value.attestor, version } : c.value;
+    }
+    let value: { attestor: Attestor } | { error: string };
+    if (row === undefined) value = { error: `attestor ${name} not found` };
+    else {
+      const parsed = await parseAttestor(row.body);
+      value = parsed.ok ? { attestor: parsed.value } : { error: `attestor ${name} is invalid: ${parsed.error.map((p) => p.message).join('; ')}` };
+    }
+    attestors.set(name, { version, value, readAt: Date.now() });
+    return 'attestor' in value ? { attestor: value.attestor, version } : value;
+  }
+
+  /** Cross-project use needs explicit grants (Google's service agents hold them in their own project only). */
+  async function accessProblem(deployer: Project, a: Attestor): Promise<string | undefined> {
+    const attestorProject = /^projects\/([^/]+)\//.exec(a.name)?.[1];
+    if (attestorProject !== undefined && attestorProject !== deployer.projectId) {
+      const agent = binauthzServiceAgent(deployer);
+      if (!(await opts.iam.memberHas(`serviceAccount:${agent}`, 'binaryauthorization.attestors.verifyImageAttested', a.name))) {
+        return `the Binary Authorization service agent of project ${deployer.projectId} (${agent}) lacks binaryauthorization.attestors.verifyImageAttested on ${a.name} (grant roles/binaryauthorization.attestorsVerifier on the attestor)`;
+      }
+    }
+    const noteProject = /^projects\/([^/]+)\//.exec(a.noteReference)?.[1];
+    if (attestorProject !== undefined && noteProject !== undefined && noteProject !== attestorProject) {
+      const owner = await project(attestorProject);
+      const agent = owner === undefined ? undefined : binauthzServiceAgent(owner);
+      if (agent === undefined || !(await opts.iam.memberHas(`serviceAccount:${agent}`, 'containeranalysis.notes.listOccurrences', a.noteReference))) {
+        return `the Binary Authorization service agent of project ${attestorProject}${agent ? ` (${agent})` : ''} cannot read the occurrences of ${a.noteReference} (grant roles/containeranalysis.notes.occurrences.viewer on the note)`;
+      }
+    }
+    return undefined;
+  }
+
+  async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
+    const rows = await listAttestationOccurrences(opts.store, a.noteReference, digest);
+    const out: AttestationCheck[] = [];
+    for (const row of rows) {
+      const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;
+      let check = checks.get(key);
+      if (check === undefined) {
+        const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
+        if (!parsed.ok) continue;
+        check = await checkAttestation(a, parsed.value, now());
+        if (checks.size >= maxChecks) checks.delete(checks.keys().next().value as string);
+        checks.set(key, check);
+      }
+      out.push(check);
+    }
+    return out;
+  }
+
+  async function buildEvidence(deployer: Project, compiled: CompiledPolicy, sys: CompiledPatterns, request: EvaluationRequest): Promise<Evidence> {
+    const need = requiredEvidence(compiled, sys, request);
+    const lookups = new Map<string, AttestorLookup>();
+    const found = new Map<string, Map<string, AttestationCheck[]>>();
+    for (const name of need.attestors) {
+      const a = await attestor(name);
+      if ('error' in a) {
+        lookups.set(name, { found: false, code: 'ATTESTOR_NOT_FOUND', message: a.error });
+        continue;
+      }
+      const problem = await accessProblem(deployer, a.attestor);
+      if (problem !== undefined) {
+        lookups.set(name, { found: false, code: 'ATTESTOR_NOT_ACCESSIBLE', message: problem });
+        continue;
+      }
+      lookups.set(name, { found: true, attestor: a.attestor });
+      const perDigest = new Map<string, AttestationCheck[]>();
+      for (const digest of need.digests) perDigest.set(digest, await checksFor(a.attestor, a.version, digest));
+      found.set(name, perDigest);
+    }
+    return {
+      attestor: (name) => lookups.get(name) ?? { found: false, code: 'ATTESTOR_NOT_FOUND', message: `attestor ${name} not found` },
+      checks: (name, digest) => found.get(name)?.get(digest) ?? [],
+    };
+  }
+
+  async function decideUnlogged(request: DecideRequest, evaluation: EvaluationRequest): Promise<Decision> {
+    const deployer = await project(request.project);
+    if (deployer === undefined) return failedDecision(evaluation, `project ${request.project} does not exist in Tollgate`);
+    const compiled = await policy(request.project);
+    const sys = await systemPatterns();
+    const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
+    return evaluate(compiled, sys, evaluation, evidence);
+  }
+
+  return {
+    async decide(request) {
+      const started = process.hrtime.bigint();
+      let images = [...request.images];
+      if (opts.tags !== undefined) {
+        try {
+          images = (await opts.tags.resolve(images, opts.tagDeadlineMs ?? 3000)).images;
+        } catch (e) {
+          opts.logger.warn('tag resolution failed', { error: String(e) });
+        }
+      }
+      const evaluation: EvaluationRequest = { images, context: request.context };
+      let decision: Decision;
+      try {
+        decision = await decideUnlogged(request, evaluation);
+      } catch (e) {
+        // Fail closed: whatever broke (the store, a corrupt row) denies, and says so.
+        opts.logger.error('decision failed', { project: request.project, error: e instanceof Error ? e.message : String(e) });
+        decision = failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const skipAudit = request.source.kind === 'admission' && request.source.dryRun;
+      if (!skipAudit) {
+        const entry = opts.logEntry(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
+        const durable = decision.verdict.kind === 'BREAKGLASS';
+        const written = opts.recorder.record(entry, { durable });
+        if (durable) await written;
+        else written.catch(() => undefined);
+      }
+      opts.observe?.(decision, request, Number(process.hrtime.bigint() - started) / 1e9);
+      return decision;
+    },
+  };
+}
+
+/** Output-only fields the API adds; the policy parser rejects nothing for them, but they are not policy. */
+function stripOutputOnly(body: Record<string, unknown>): Record<string, unknown> {
+  const { updateTime: _u, etag: _e, ...rest } = body;
+  return rest;
+}

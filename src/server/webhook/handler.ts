@@ -1,0 +1,257 @@
+/**
+ * The validating admission webhook's HTTP handler:
+ *
+ *   POST /admission/projects/{project}/clusters/{location}.{clusterId}[?timeout=10s]
+ *   GET  /healthz
+ *
+ * One Tollgate serves many clusters: the path names the project whose policy applies and the
+ * cluster, for `clusterAdmissionRules`. Every review is answered before the deadline (the API
+ * server's `?timeout=`, less a margin for the way back): if the decision is not ready by then the
+ * pod is denied with a reason saying so (fail closed). A malformed body gets a 400, never a crash.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Decision } from '../../core/evaluation/decision.js';
+import type { DeploymentContext } from '../../core/evaluation/request.js';
+import type { Logger } from '../log.js';
+import type { DecisionService, DecisionSource } from '../services/decision-service.js';
+import { findBreakglass } from './breakglass.js';
+import { decodeAdmissionReview, type AdmissionRequestInfo } from './decode.js';
+import { imagesOf, type WorkloadImages } from './images-of.js';
+import { allowResponse, decisionResponse, failClosedResponse, type AdmissionReviewResponse } from './respond.js';
+
+export interface WebhookHandlerOptions {
+  readonly decisions: DecisionService;
+  readonly logger: Logger;
+  /**
+   * Longest a review may take, in ms (default 9 000: the API server's default 10 s less a margin).
+   * The API server's `?timeout=` lowers it further.
+   */
+  readonly timeoutMs?: number;
+  /** Largest body accepted (default 6 MiB: an object and its old version, each up to the API server's 3 MiB). */
+  readonly maxBodyBytes?: number;
+}
+
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 9_000;
+export const DEFAULT_WEBHOOK_MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+/** `/admission/projects/{project}/clusters/{location}.{clusterId}` */
+const ADMISSION_PATH = /^\/admission\/projects\/([^/]+)\/clusters\/([^/.]+)\.([^/]+)$/;
+
+export function admissionPath(project: string, cluster: string): string {
+  return `/admission/projects/${encodeURIComponent(project)}/clusters/${encodeURIComponent(cluster)}`;
+}
+
+export function createWebhookHandler(opts: WebhookHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const budgetMs = opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY_BYTES;
+  return (req, res) => {
+    const started = Date.now();
+    route(req, res, opts, started, budgetMs, maxBody).catch((e: unknown) => {
+      const error = e instanceof HttpFailure ? e : new HttpFailure(500, 'INTERNAL', 'Internal error encountered.');
+      if (!(e instanceof HttpFailure)) {
+        opts.logger.error('webhook internal error', { path: req.url?.split('?')[0], error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      }
+      sendJson(res, error.httpStatus, { error: { code: error.httpStatus, message: error.message, status: error.status } }, error.headers);
+    });
+  };
+}
+
+/** A request the webhook refuses at the HTTP level, answered with Google's JSON error body. */
+class HttpFailure extends Error {
+  constructor(readonly httpStatus: number, readonly status: string, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+const invalid = (message: string) => new HttpFailure(400, 'INVALID_ARGUMENT', message);
+
+async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHandlerOptions, started: number, budgetMs: number, maxBody: number): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://webhook.invalid');
+  } catch {
+    throw invalid('malformed request target');
+  }
+  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+
+  if (path === '/healthz') {
+    if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, path, 'GET, HEAD');
+    return sendJson(res, 200, { status: 'ok' });
+  }
+  const m = ADMISSION_PATH.exec(path);
+  if (m === null) {
+    throw new HttpFailure(404, 'NOT_FOUND', `The Tollgate webhook serves no method at ${method} ${path}; admission reviews go to POST /admission/projects/PROJECT/clusters/LOCATION.CLUSTER_ID`);
+  }
+  if (method !== 'POST') throw methodNotAllowed(method, path, 'POST');
+  let project: string;
+  let location: string;
+  let clusterId: string;
+  try {
+    [project, location, clusterId] = [m[1], m[2], m[3]].map((s) => decodeURIComponent(s as string)) as [string, string, string];
+  } catch {
+    throw invalid('malformed percent-encoding in the request path');
+  }
+  const deadline = started + Math.min(budgetMs, apiServerBudget(url.searchParams.get('timeout')) ?? Infinity);
+
+  const raw = await readBody(req, maxBody);
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8')) as unknown;
+  } catch (e) {
+    throw invalid(`Invalid JSON payload received. ${(e as Error).message}`);
+  }
+  const decoded = decodeAdmissionReview(body);
+  if (!decoded.ok) throw invalid(`Invalid AdmissionReview: ${decoded.error.message}`);
+
+  const answer = await review(decoded.value, { project, cluster: `${location}.${clusterId}` }, opts, started, deadline);
+  sendJson(res, 200, answer);
+}
+
+async function review(req: AdmissionRequestInfo, target: { project: string; cluster: string }, opts: WebhookHandlerOptions, started: number, deadline: number): Promise<AdmissionReviewResponse> {
+  const found = imagesOf(req);
+  if (found.kind === 'not-a-workload') return allowResponse(req.uid);
+  if (found.kind === 'invalid') {
+    return failClosedResponse(req.uid, { code: 400, reason: 'BadRequest', message: `Binary Authorization cannot review this object: ${found.problem.message}` });
+  }
+  if (found.images.length === 0) return allowResponse(req.uid);
+
+  const images = [...new Set(found.images.map((i) => i.image))];
+  const paths = new Map<string, string[]>();
+  for (const i of found.images) paths.set(i.image, [...(paths.get(i.image) ?? []), i.path]);
+  const breakglass = findBreakglass(found);
+  const context: DeploymentContext = {
+    platform: 'gke',
+    cluster: target.cluster,
+    ...(found.namespace === undefined ? {} : { namespace: found.namespace }),
+    serviceAccount: found.serviceAccount,
+    ...(breakglass === undefined ? {} : { breakglass: breakglass.justification }),
+  };
+  const source: DecisionSource = {
+    kind: 'admission',
+    cluster: target.cluster,
+    uid: req.uid,
+    methodName: methodName(req),
+    resourceName: resourceName(req, found),
+    ...(req.userInfo?.username === undefined ? {} : { userInfo: { username: req.userInfo.username } }),
+    dryRun: req.dryRun,
+  };
+  const fields = { uid: req.uid, project: target.project, cluster: target.cluster, method: source.methodName, resource: source.resourceName, images: images.length };
+
+  const outcome = await withDeadline(opts.decisions.decide({ project: target.project, images, context, source }), deadline);
+  if (outcome.kind === 'timeout') {
+    opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields, budgetMs: outcome.budgetMs });
+    return failClosedResponse(req.uid, {
+      code: 504,
+      reason: 'Timeout',
+      message: `Binary Authorization could not decide within ${formatMs(outcome.budgetMs)} (the webhook's deadline); denied (fail closed). Retry, or check the Tollgate server and its store.`,
+    });
+  }
+  if (outcome.kind === 'error') {
+    opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields, error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
+    return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
+  }
+  const decision = outcome.decision;
+  opts.logger.log(decision.verdict.kind === 'ALLOWED' ? 'debug' : 'info', 'webhook decision', { ...fields, verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started });
+  return decisionResponse(req.uid, decision, paths);
+}
+
+type Outcome =
+  | { kind: 'decision'; decision: Decision; budgetMs: number }
+  | { kind: 'timeout'; budgetMs: number }
+  | { kind: 'error'; error: unknown; budgetMs: number };
+
+async function withDeadline(pending: Promise<Decision>, deadline: number): Promise<Outcome> {
+  const budgetMs = Math.max(0, deadline - Date.now());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'timeout', budgetMs }), budgetMs);
+  });
+  try {
+    return await Promise.race([
+      pending.then((decision): Outcome => ({ kind: 'decision', decision, budgetMs }), (error: unknown): Outcome => ({ kind: 'error', error, budgetMs })),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The API server appends `?timeout=` (a Go duration, `10s`) and gives up after it. Answer with a
+ * margin for the way back: a tenth of it, at least 100 ms and at most 1 s.
+ */
+export function apiServerBudget(timeout: string | null): number | undefined {
+  if (timeout === null) return undefined;
+  const ms = parseGoDuration(timeout);
+  if (ms === undefined || ms <= 0) return undefined;
+  return Math.max(ms / 2, ms - Math.min(1_000, Math.max(100, ms / 10)));
+}
+
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ns: 1e-6 };
+
+/** Go's `time.Duration` text (`10s`, `1m30s`, `2.5s`, `500ms`) in milliseconds. */
+export function parseGoDuration(text: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(h|ms|m|s|us|µs|μs|ns))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|μs|ns)/g)) total += Number(part[1]) * (UNIT_MS[part[2] as string] as number);
+  return total;
+}
+
+/** `io.k8s.core.v1.pods.create`, `io.k8s.apps.v1.deployments.update`, `io.k8s.core.v1.pods.ephemeralcontainers.update`. */
+export function methodName(req: AdmissionRequestInfo): string {
+  const r = req.resource;
+  return ['io.k8s', r.group === '' ? 'core' : r.group, r.version, r.resource, ...(req.subResource === undefined ? [] : [req.subResource]), req.operation.toLowerCase()].join('.');
+}
+
+/** `core/v1/namespaces/NS/pods/NAME` (a name being generated shows as its `generateName` prefix). */
+export function resourceName(req: AdmissionRequestInfo, w: Pick<WorkloadImages, 'namespace'>): string {
+  const r = req.resource;
+  const meta = req.object?.['metadata'];
+  const m = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>) : {};
+  const name = req.name ?? (typeof m['name'] === 'string' && m['name'] !== '' ? m['name'] : typeof m['generateName'] === 'string' ? m['generateName'] : '');
+  const ns = w.namespace === undefined ? [] : ['namespaces', w.namespace];
+  return [r.group === '' ? 'core' : r.group, r.version, ...ns, r.resource, name, ...(req.subResource === undefined ? [] : [req.subResource])].join('/');
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const tooLarge = () => new HttpFailure(413, 'INVALID_ARGUMENT', `Request payload size exceeds the limit: ${max} bytes.`, { connection: 'close' });
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      reject(tooLarge());
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function methodNotAllowed(method: string, path: string, allow: string): HttpFailure {
+  return new HttpFailure(405, 'INVALID_ARGUMENT', `${method} is not a method of ${path} (allowed: ${allow})`, { allow });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
+  res.end(`${JSON.stringify(body)}\n`);
+}
