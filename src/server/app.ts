@@ -17,7 +17,19 @@ import { serviceUsageRouter } from './api/serviceusage.js';
 import { tollgateAdminRouter } from './api/tollgate-admin.js';
 import { tollgateProjectsRouter } from './api/tollgate-projects.js';
 import { unsupportedRouter } from './api/unsupported.js';
-import type { ServerConfig } from './config.js';
+import { evaluateRouter } from './api/evaluate.js';
+import { loggingRouter } from './api/logging.js';
+import { DecisionAuditWriter, decisionLogEntry } from './audit/decision-log.js';
+import { Router } from './http/router.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadDockerConfig } from './registry/credentials.js';
+import { createRegistryClient } from './registry/registry-client.js';
+import { createTagResolver } from './registry/tag-resolver.js';
+import { createDecisionService } from './services/evaluation.js';
+import type { DecisionService } from './services/decision-service.js';
+import { startWebhookListener, type WebhookListener } from './webhook/listener.js';
+import { appendFileSync } from 'node:fs';
+import { parseListen, type ServerConfig } from './config.js';
 import { createRequestListener } from './http/http-server.js';
 import { bootstrapAdminToken, createIam } from './iam/iam-service.js';
 import { loadMasterKey } from './kms/master-key.js';
@@ -31,6 +43,11 @@ export interface RunningServer {
   /** Set when this start created the bootstrap admin token. */
   readonly createdAdminToken: boolean;
   readonly deps: AppDeps;
+  readonly decisions: DecisionService;
+  readonly metrics: Metrics;
+  /** The admission webhook's HTTPS URL, when `--webhook-listen` is set. */
+  readonly webhookUrl?: string;
+  readonly metricsUrl?: string;
   /** Stops accepting connections, lets in-flight requests finish, closes the store. */
   close(): Promise<void>;
 }
@@ -82,14 +99,46 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   const listenUrl = `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
   const url = config.publicUrl ?? listenUrl;
   const deps: AppDeps = { store, iam, logger, settings: { publicUrl: url, dataDir: config.dataDir } };
+  const metrics = createMetrics();
+  const auditLines = auditLineSink(config.auditLog);
+  const recorder = new DecisionAuditWriter({
+    store,
+    logger,
+    onError: (f) => { if (f.kind !== 'retrying') metrics.auditLost.inc({ kind: f.kind }, f.count); },
+    ...(auditLines === undefined ? {} : { lineSink: auditLines }),
+  });
+  const tags = config.resolveTags
+    ? createTagResolver({
+        client: createRegistryClient({
+          ...(config.registryConfig === undefined ? {} : { credentials: await loadDockerConfig(config.registryConfig) }),
+          insecureRegistries: [...config.insecureRegistries],
+        }),
+      })
+    : undefined;
+  const decisions = createDecisionService({
+    store,
+    iam,
+    logger,
+    recorder,
+    logEntry: decisionLogEntry,
+    ...(tags === undefined ? {} : { tags }),
+    observe: (d, req, seconds) => {
+      metrics.decisions.inc({ verdict: d.verdict.kind, source: req.source.kind, reason: firstReason(d) });
+      metrics.decisionSeconds.observe(seconds, { source: req.source.kind });
+    },
+  });
+  const metricsRouter = new Router('metrics').get('/metrics', async () => ({ raw: { contentType: 'text/plain; version=0.0.4; charset=utf-8', data: metrics.text() } }), { public: true });
   holder.listener = createRequestListener({
     routers: [
       healthRouter(store),
+      ...(config.metricsListen === undefined ? [metricsRouter] : []),
       binaryAuthorizationRouter(deps),
       containerAnalysisRouter(deps),
       cloudKmsRouter(deps, masterKey),
       resourceManagerRouter(deps),
       serviceUsageRouter(deps),
+      loggingRouter(deps),
+      evaluateRouter(deps, decisions),
       tollgateProjectsRouter(deps),
       tollgateAdminRouter(deps),
       unsupportedRouter(),
@@ -97,7 +146,37 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     authenticate: (t) => iam.authenticate(t),
     maxBodyBytes: config.maxRequestBytes,
     logger,
+    observe: ({ route, status, seconds }) => {
+      metrics.httpRequests.inc({ route, code: String(status) });
+      metrics.httpSeconds.observe(seconds, { route });
+    },
   });
+
+  let webhook: WebhookListener | undefined;
+  if (config.webhookListen !== undefined) {
+    webhook = await startWebhookListener({
+      listen: config.webhookListen,
+      dataDir: config.dataDir,
+      decisions,
+      logger,
+      ...(config.webhookCert === undefined ? {} : { certFile: config.webhookCert }),
+      ...(config.webhookKey === undefined ? {} : { keyFile: config.webhookKey }),
+      ...(config.webhookClientCa === undefined ? {} : { clientCaFile: config.webhookClientCa }),
+    });
+    logger.info('webhook listening', { url: webhook.url });
+  }
+  let metricsServer: Server | undefined;
+  let metricsUrl: string | undefined;
+  if (config.metricsListen !== undefined) {
+    const { host: mHost, port: mPort } = parseListen(config.metricsListen);
+    metricsServer = createHttpServer(createRequestListener({ routers: [metricsRouter], authenticate: async () => undefined, maxBodyBytes: 1024, logger }));
+    await new Promise<void>((resolve, reject) => {
+      metricsServer?.once('error', reject);
+      metricsServer?.listen(mPort, mHost, () => resolve());
+    });
+    const a = metricsServer.address() as AddressInfo;
+    metricsUrl = `http://${a.address === '0.0.0.0' ? '127.0.0.1' : a.address}:${a.port}`;
+  }
   logger.info('listening', { url, dataDir: config.dataDir, database: store.dialect, adminTokenFile: existsSync(adminTokenFile) ? adminTokenFile : undefined });
 
   let closing: Promise<void> | undefined;
@@ -106,15 +185,36 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     adminTokenFile,
     createdAdminToken: token !== undefined,
     deps,
+    decisions,
+    metrics,
+    ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
+    ...(metricsUrl === undefined ? {} : { metricsUrl }),
     close() {
       closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        await Promise.all([
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          }),
+          webhook?.close(),
+          metricsServer === undefined ? undefined : new Promise<void>((resolve) => metricsServer?.close(() => resolve())),
+        ]);
+        await recorder.close();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+/** Where decision entries also go as JSON lines (`-` stdout, `off`, or a file appended to). */
+function auditLineSink(target: string): ((lines: string) => void) | undefined {
+  if (target === 'off') return undefined;
+  if (target === '-') return (lines) => { process.stdout.write(lines.endsWith('\n') ? lines : `${lines}\n`); };
+  return (lines) => appendFileSync(target, lines.endsWith('\n') ? lines : `${lines}\n`);
+}
+
+function firstReason(d: import('../core/evaluation/decision.js').Decision): string {
+  const denied = d.images.find((i) => i.verdict === 'DENIED');
+  return denied?.reason ?? d.images[0]?.reason ?? 'NONE';
 }

@@ -18,12 +18,34 @@ export interface ServerConfig {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** TOLLGATE_MASTER_KEY: base64 of 32 bytes (required with PostgreSQL). */
   readonly masterKey?: string;
+  /** The Kubernetes admission webhook's own TLS listener, when set. */
+  readonly webhookListen?: string;
+  readonly webhookCert?: string;
+  readonly webhookKey?: string;
+  readonly webhookClientCa?: string;
+  /** Serve /metrics on a listener of its own instead of the main one. */
+  readonly metricsListen?: string;
+  /** Resolve tags to digests through the registry before deciding. */
+  readonly resolveTags: boolean;
+  readonly registryConfig?: string;
+  readonly insecureRegistries: readonly string[];
+  /** Where decision audit entries are also written as JSON lines: a file, `-` for stdout, or `off`. */
+  readonly auditLog: string;
 }
 
 export const DEFAULT_DATA_DIR = './tollgate-data';
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
 
 export interface ServeFlags {
+  webhookListen?: string;
+  webhookCert?: string;
+  webhookKey?: string;
+  webhookClientCa?: string;
+  metricsListen?: string;
+  resolveTags?: boolean;
+  registryConfig?: string;
+  insecureRegistry?: string[];
+  auditLog?: string;
   dataDir?: string;
   listen?: string;
   database?: string;
@@ -48,7 +70,24 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`--log-level must be debug, info, warn or error, not ${logLevel}`);
   const publicUrl = flags.publicUrl ?? env['TOLLGATE_PUBLIC_URL'];
   const masterKey = env['TOLLGATE_MASTER_KEY'];
+  const webhookListen = flags.webhookListen ?? env['TOLLGATE_WEBHOOK_LISTEN'];
+  if (webhookListen !== undefined) parseListen(webhookListen);
+  const webhookCert = flags.webhookCert ?? env['TOLLGATE_WEBHOOK_CERT'];
+  const webhookKey = flags.webhookKey ?? env['TOLLGATE_WEBHOOK_KEY'];
+  if ((webhookCert === undefined) !== (webhookKey === undefined)) throw new ConfigError('--webhook-cert and --webhook-key go together');
+  const webhookClientCa = flags.webhookClientCa ?? env['TOLLGATE_WEBHOOK_CLIENT_CA'];
+  const metricsListen = flags.metricsListen ?? env['TOLLGATE_METRICS_LISTEN'];
+  if (metricsListen !== undefined) parseListen(metricsListen);
+  const resolveTags = flags.resolveTags ?? /^(1|true|yes)$/i.test(env['TOLLGATE_RESOLVE_TAGS'] ?? '');
+  const registryConfig = flags.registryConfig ?? env['TOLLGATE_REGISTRY_CONFIG'];
+  const insecureRegistries = flags.insecureRegistry ?? (env['TOLLGATE_INSECURE_REGISTRIES'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const auditLog = flags.auditLog ?? env['TOLLGATE_AUDIT_LOG'] ?? '-';
+  const optional = { webhookListen, webhookCert, webhookKey, webhookClientCa, metricsListen, registryConfig };
   return {
+    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
+    resolveTags,
+    insecureRegistries,
+    auditLog,
     dataDir,
     listenHost: host,
     listenPort: port,

@@ -142,22 +142,24 @@ function policyResponse(body: JsonObject, name: string, etag: string, updateTime
  * `projects/P/policy` with P a project id, or a project number (GAPIC clients may use numbers),
  * resolved to the id form that the policy is stored and authorized under.
  */
-async function policyName(deps: AppDeps, principal: Principal, raw: string): Promise<string> {
+async function policyName(deps: AppDeps, principal: Principal, raw: string, permission: string): Promise<string> {
   const segment = projectSegment(raw);
   if (!/^[1-9][0-9]{0,18}$/.test(segment)) {
     requireProjectId(segment);
     return raw;
   }
   const [p] = await deps.store.list('project', { k1: segment, limit: 1 });
-  if (p !== undefined) return `${p.name}/policy`;
-  // Unknown number: a superuser learns so; anyone else is refused on the name as given.
-  if (!principal.superuser) await deps.iam.require(principal, 'binaryauthorization.policy.get', raw);
-  throw notFound(`Project ${segment} not found`);
+  const resolved = p === undefined ? undefined : `${p.name}/policy`;
+  // Decide on the resolved name but answer a refusal on the name as given, so a caller without
+  // the permission learns neither whether the number exists nor which project it belongs to.
+  if (resolved !== undefined && (await deps.iam.testPermissions(principal, [permission], resolved)).includes(permission)) return resolved;
+  if (resolved === undefined && principal.superuser) throw notFound(`Project ${segment} not found`);
+  throw new ApiError('PERMISSION_DENIED', `Permission '${permission}' denied on resource '${raw}' (or it may not exist).`);
 }
 
 async function getPolicy(deps: AppDeps, ctx: RequestContext): Promise<{ body: JsonObject }> {
   const principal = principalOf(ctx);
-  const name = await policyName(deps, principal, param(ctx, 'name'));
+  const name = await policyName(deps, principal, param(ctx, 'name'), 'binaryauthorization.policy.get');
   const project = projectSegment(name);
   await deps.iam.require(principal, 'binaryauthorization.policy.get', name);
   const stored = await deps.store.get('policy', name);
@@ -168,7 +170,7 @@ async function getPolicy(deps: AppDeps, ctx: RequestContext): Promise<{ body: Js
 
 async function updatePolicy(deps: AppDeps, v: ApiVersion, ctx: RequestContext): Promise<{ body: JsonObject }> {
   const principal = principalOf(ctx);
-  const name = await policyName(deps, principal, param(ctx, 'name'));
+  const name = await policyName(deps, principal, param(ctx, 'name'), 'binaryauthorization.policy.update');
   const project = projectSegment(name);
   await deps.iam.require(principal, 'binaryauthorization.policy.update', name);
   const raw = await objectBody(ctx);

@@ -403,6 +403,12 @@ function statusFailure(ctx: CallContext, status: number, detail: string): Regist
     );
   }
   if (status === 403) return unauthorized(ctx, `access denied for ${who(ctx.auth)} (HTTP 403)${extra}`);
+  if (status === 400 && ctx.plainHttp) {
+    return new RegistryFailure(
+      REGISTRY_PROBLEM.ERROR,
+      `registry error: ${ctx.apiHost} answered HTTP 400 to plain http resolving ${ctx.shown}; if it speaks https, do not list it as an insecure registry`,
+    );
+  }
   if (status === 429) return new RegistryFailure(REGISTRY_PROBLEM.ERROR, `registry error: ${ctx.apiHost} is rate limiting (HTTP 429) resolving ${ctx.shown}`);
   return new RegistryFailure(REGISTRY_PROBLEM.ERROR, `registry error: ${ctx.apiHost} answered HTTP ${status} resolving ${ctx.shown}${extra}`);
 }
@@ -411,7 +417,8 @@ function unreachable(what: string, e: unknown, plainHttp: boolean): RegistryFail
   const cause = (e as { cause?: unknown } | undefined)?.cause ?? e;
   const code = (cause as { code?: unknown } | undefined)?.code;
   const codeText = typeof code === 'string' ? code : '';
-  let why = typeof code === 'string' ? `${code}${describe(cause).includes(code) ? '' : ` ${describe(cause)}`}` : describe(cause);
+  const text = describe(cause);
+  let why = codeText === '' || text.includes(codeText) ? text : text === '' ? codeText : `${codeText}: ${text}`;
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(codeText)) {
     why = `its TLS certificate is not trusted (${codeText}): give its CA certificate to Tollgate`;
   } else if (!plainHttp && /SSL|EPROTO/.test(codeText)) {

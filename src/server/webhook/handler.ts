@@ -7,10 +7,12 @@
  * One Tollgate serves many clusters: the path names the project whose policy applies and the
  * cluster, for `clusterAdmissionRules`. Every review is answered before the deadline (the API
  * server's `?timeout=`, less a margin for the way back): if the decision is not ready by then the
- * pod is denied with a reason saying so (fail closed). A malformed body gets a 400, never a crash.
+ * pod is denied with a reason saying so (fail closed), unless it asked for breakglass, which is
+ * meant for exactly that moment. A malformed body gets a 400, never a crash.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../../core/evaluation/decision.js';
+import { failedDecision } from '../../core/evaluation/evaluate.js';
 import type { DeploymentContext } from '../../core/evaluation/request.js';
 import type { Logger } from '../log.js';
 import type { DecisionService, DecisionSource } from '../services/decision-service.js';
@@ -138,16 +140,32 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   };
   const fields = { uid: req.uid, project: target.project, cluster: target.cluster, method: source.methodName, resource: source.resourceName, images: images.length };
 
-  const outcome = await withDeadline(opts.decisions.decide({ project: target.project, images, context, source }), deadline);
+  let pending: Promise<Decision>;
+  try {
+    pending = opts.decisions.decide({ project: target.project, images, context, source });
+  } catch (e) {
+    pending = Promise.reject(e);
+  }
+  const outcome = await withDeadline(pending, deadline);
+  const budget = formatMs(deadline - started);
   if (outcome.kind === 'timeout') {
+    if (breakglass !== undefined) {
+      // Breakglass is for exactly the moment the system is broken: it still allows.
+      opts.logger.warn('webhook decision timed out: allowed by breakglass', { ...fields, budgetMs: outcome.budgetMs, breakglass: breakglass.justification });
+      return decisionResponse(req.uid, failedDecision({ images, context }, `the decision did not complete within ${budget}`), paths);
+    }
     opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields, budgetMs: outcome.budgetMs });
     return failClosedResponse(req.uid, {
       code: 504,
       reason: 'Timeout',
-      message: `Binary Authorization could not decide within ${formatMs(outcome.budgetMs)} (the webhook's deadline); denied (fail closed). Retry, or check the Tollgate server and its store.`,
+      message: `Binary Authorization could not decide within ${budget} (the webhook's deadline); denied (fail closed). Retry, or check the Tollgate server and its store.`,
     });
   }
   if (outcome.kind === 'error') {
+    if (breakglass !== undefined) {
+      opts.logger.error('webhook decision failed: allowed by breakglass', { ...fields, breakglass: breakglass.justification, error: String(outcome.error) });
+      return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths);
+    }
     opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields, error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
     return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
   }

@@ -2,7 +2,9 @@
  * AdmissionReview responses. A denial reads as GKE's does: `status.reason` `VIOLATES_POLICY`
  * (kubectl prints `Error from server (VIOLATES_POLICY): admission webhook
  * "imagepolicywebhook.image-policy.k8s.io" denied the request: <message>`) with Google's
- * per-image messages as the message (reference §6.1).
+ * per-image messages as the message (reference §6.1). A decision that could not be made (every
+ * denial `EVALUATION_FAILED`: the store failed, the deadline passed) is denied with 503
+ * `ServiceUnavailable` instead, fail closed.
  *
  * `auditAnnotations` keys are prefixed by the API server with the webhook's name, so with the
  * webhook named `imagepolicywebhook.image-policy.k8s.io` (as `tollgate k8s manifests` names it)
@@ -104,13 +106,16 @@ export function decisionResponse(uid: string, decision: Decision, paths: Readonl
           ? [{ reason: 'FieldValueForbidden', message: i.message }]
           : fields.map((field) => ({ reason: 'FieldValueForbidden', message: i.message, field }));
       });
+      // A decision that could not be made (store down, deadline passed) is not a policy
+      // violation: say so, so nobody goes looking for a missing attestation.
+      const failed = enforced.length > 0 && enforced.every((i) => i.reason === 'EVALUATION_FAILED');
       return review({
         uid,
         allowed: false,
         status: {
           status: 'Failure',
-          code: 403,
-          reason: VIOLATES_POLICY,
+          code: failed ? 503 : 403,
+          reason: failed ? 'ServiceUnavailable' : VIOLATES_POLICY,
           message: messages.join('\n'),
           ...(causes.length > 0 ? { details: { causes } } : {}),
         },

@@ -1,0 +1,256 @@
+import { describe, expect, it, vi } from 'vitest';
+import { admissionSource, cloudRunSource, decisionRecord, denialMessage, IMAGE, PRINCIPAL, request, sampleDecision } from '../../../test/support/audit-samples.js';
+import { matchesFilter, parseFilter } from '../logging/filter.js';
+import type { AuditRecord, JsonObject } from '../store/store.js';
+import {
+  ACTIVITY_LOG_ID,
+  CLOUD_RUN_BREAKGLASS_ANNOTATION,
+  DecisionAuditWriter,
+  decisionLogEntry,
+  EVALUATE_METHOD,
+  isDurableDecision,
+  LABEL_BREAK_GLASS,
+  LABEL_DRY_RUN,
+  LABEL_OVERRIDDEN_RESULT,
+  shouldAuditDecision,
+  SYSTEM_EVENT_LOG_ID,
+  type AuditWriteFailure,
+} from './decision-log.js';
+
+const TIME = '2026-11-22T08:00:00.123456Z';
+
+function matches(filter: string, entry: JsonObject): boolean {
+  const r = parseFilter(filter);
+  if (!r.ok) throw new Error(r.error.message);
+  return matchesFilter(r.value, entry);
+}
+
+const BLOCKED_PODS =
+  'resource.type="k8s_cluster" logName:"cloudaudit.googleapis.com%2Factivity" (protoPayload.methodName="io.k8s.core.v1.pods.create" OR protoPayload.methodName="io.k8s.core.v1.pods.update") protoPayload.response.status="Failure" (protoPayload.response.reason="VIOLATES_POLICY" OR protoPayload.response.reason="Forbidden")';
+
+describe('decisionLogEntry: Kubernetes admission', () => {
+  it('writes a denied pod as GKE does: k8s_cluster, activity log, Failure / VIOLATES_POLICY / 403', () => {
+    const r = decisionRecord('DENIED', admissionSource({ pod: 'web', namespace: 'shop' }), TIME, 'id-1', 'demo');
+    expect(r).toMatchObject({ time: TIME, project: 'demo', logId: ACTIVITY_LOG_ID });
+    expect(r.entry).toMatchObject({
+      logName: 'projects/demo/logs/cloudaudit.googleapis.com%2Factivity',
+      insertId: 'id-1',
+      timestamp: TIME,
+      resource: { type: 'k8s_cluster', labels: { project_id: 'demo', location: 'us-central1-a', cluster_name: 'prod' } },
+      protoPayload: {
+        '@type': 'type.googleapis.com/google.cloud.audit.AuditLog',
+        serviceName: 'k8s.io',
+        methodName: 'io.k8s.core.v1.pods.create',
+        resourceName: 'core/v1/namespaces/shop/pods/web',
+        authenticationInfo: { principalEmail: 'alice@example.com' },
+        status: { code: 7, message: denialMessage() },
+        response: { status: 'Failure', reason: 'VIOLATES_POLICY', code: 403, message: denialMessage() },
+        metadata: { admissionReviewUid: 'uid-web', tollgateDecision: { verdict: { kind: 'DENIED' }, images: [{ image: IMAGE }] } },
+      },
+    });
+    expect(r.entry['labels']).toEqual({ 'tollgate.dev/verdict': 'DENIED' });
+    expect(matches(BLOCKED_PODS, r.entry)).toBe(true);
+    // Every label value is a string, as LogEntry.labels requires.
+    for (const v of Object.values(r.entry['labels'] as JsonObject)) expect(typeof v).toBe('string');
+  });
+
+  it('an allowed pod is not a blocked pod', () => {
+    const r = decisionRecord('ALLOWED', admissionSource(), TIME, 'id-2');
+    expect((r.entry['protoPayload'] as JsonObject)['response']).toMatchObject({ status: 'Success' });
+    expect((r.entry['protoPayload'] as JsonObject)['status']).toEqual({});
+    expect(matches(BLOCKED_PODS, r.entry)).toBe(false);
+    expect(r.entry['severity']).toBe('NOTICE');
+  });
+
+  it('a dry run is allowed, labelled dry-run, and carries the overridden denial', () => {
+    const r = decisionRecord('DRY_RUN', admissionSource(), TIME, 'id-3');
+    expect(r.entry['labels']).toEqual({ 'tollgate.dev/verdict': 'DRY_RUN', [LABEL_DRY_RUN]: 'true', [LABEL_OVERRIDDEN_RESULT]: denialMessage() });
+    expect(matches(BLOCKED_PODS, r.entry)).toBe(false);
+    expect(matches('labels."imagepolicywebhook.image-policy.k8s.io/dry-run"="true"', r.entry)).toBe(true);
+  });
+
+  it('breakglass is labelled break-glass (and carries what it overrode), is durable, and is found by both documented queries', () => {
+    const decision = sampleDecision('BREAKGLASS');
+    const r = decisionLogEntry(decision, request(admissionSource({ operation: 'update' })), TIME, 'id-4');
+    expect(r.entry['labels']).toEqual({ 'tollgate.dev/verdict': 'BREAKGLASS', [LABEL_BREAK_GLASS]: 'true', [LABEL_OVERRIDDEN_RESULT]: denialMessage() });
+    expect(isDurableDecision(decision)).toBe(true);
+    expect(isDurableDecision(sampleDecision('DENIED'))).toBe(false);
+    expect(matches('labels."imagepolicywebhook.image-policy.k8s.io/break-glass"="true"', r.entry)).toBe(true);
+    expect(matches('protoPayload.methodName="io.k8s.core.v1.pods.update" "image-policy.k8s.io/break-glass"', r.entry)).toBe(true);
+    expect(matches(BLOCKED_PODS, r.entry)).toBe(false);
+  });
+
+  it('a breakglass over a dry-run denial is labelled both ways; over an allowed pod, nothing was overridden', () => {
+    const over = sampleDecision('BREAKGLASS');
+    const dry = { ...over, verdict: { kind: 'BREAKGLASS' as const, justification: 'x', wouldHaveBeen: 'DRY_RUN' as const } };
+    expect(decisionLogEntry(dry, request(admissionSource()), TIME, 'a').entry['labels']).toMatchObject({ [LABEL_DRY_RUN]: 'true', [LABEL_BREAK_GLASS]: 'true' });
+    const clean = { ...sampleDecision('ALLOWED'), verdict: { kind: 'BREAKGLASS' as const, justification: 'x', wouldHaveBeen: 'ALLOWED' as const } };
+    expect(decisionLogEntry(clean, request(admissionSource()), TIME, 'b').entry['labels']).toEqual({ 'tollgate.dev/verdict': 'BREAKGLASS', [LABEL_BREAK_GLASS]: 'true' });
+  });
+
+  it('dryRun reviews are not audited; everything else is', () => {
+    expect(shouldAuditDecision(request(admissionSource({ dryRun: true })))).toBe(false);
+    expect(shouldAuditDecision(request(admissionSource()))).toBe(true);
+    expect(shouldAuditDecision(request({ kind: 'evaluate-api', principal: PRINCIPAL }))).toBe(true);
+    expect(shouldAuditDecision(request(cloudRunSource()))).toBe(true);
+  });
+
+  it('survives a JSON round trip unchanged (what the store does to it)', () => {
+    const r = decisionRecord('DENIED', admissionSource(), TIME, 'id-5');
+    expect(JSON.parse(JSON.stringify(r.entry))).toEqual(r.entry);
+  });
+});
+
+describe('decisionLogEntry: evaluations and Cloud Run', () => {
+  it('an evaluation is a Binary Authorization entry with its own method, never a deployment', () => {
+    const r = decisionRecord('DENIED', { kind: 'evaluate-api', principal: PRINCIPAL }, TIME, 'id-6');
+    expect(r.logId).toBe(ACTIVITY_LOG_ID);
+    expect(r.entry).toMatchObject({
+      resource: { type: 'audited_resource', labels: { project_id: 'demo', service: 'binaryauthorization.googleapis.com', method: EVALUATE_METHOD } },
+      protoPayload: {
+        serviceName: 'binaryauthorization.googleapis.com',
+        methodName: 'tollgate.v1.Evaluation.Evaluate',
+        resourceName: 'projects/demo/policy',
+        authenticationInfo: { principalEmail: 'ci@example.com' },
+        request: { images: [IMAGE] },
+        response: { allowed: false, verdict: 'DENIED', messages: [denialMessage()] },
+      },
+    });
+    expect(matches(BLOCKED_PODS, r.entry)).toBe(false);
+    expect(matches('resource.type="k8s_cluster"', r.entry)).toBe(false);
+    expect(matches('labels."imagepolicywebhook.image-policy.k8s.io/dry-run"="true"', decisionRecord('DRY_RUN', { kind: 'evaluate-api', principal: PRINCIPAL }, TIME, 'x').entry)).toBe(false);
+  });
+
+  it('a refused Cloud Run revision is a cloud_run_revision system event with ContainerImageUnauthorized', () => {
+    const r = decisionRecord('DENIED', cloudRunSource('hello-00002-abc'), TIME, 'id-7');
+    expect(r.logId).toBe(SYSTEM_EVENT_LOG_ID);
+    expect(r.entry).toMatchObject({
+      logName: 'projects/demo/logs/cloudaudit.googleapis.com%2Fsystem_event',
+      resource: { type: 'cloud_run_revision', labels: { project_id: 'demo', service_name: 'hello', revision_name: 'hello-00002-abc', location: 'us-central1' } },
+      protoPayload: { response: { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'ContainerImageUnauthorized' }] } } },
+    });
+    const message = ((r.entry['protoPayload'] as JsonObject)['status'] as JsonObject)['message'] as string;
+    expect(message).toContain(`Revision 'hello-00002-abc' uses an unauthorized container image. Container image '${IMAGE}' is not authorized by policy.`);
+    expect(matches('resource.type="cloud_run_revision"\nlogName:"cloudaudit.googleapis.com%2Fsystem_event"\nprotoPayload.response.status.conditions.reason="ContainerImageUnauthorized"', r.entry)).toBe(true);
+  });
+
+  it('Cloud Run dry run and breakglass are found by the seed\'s text queries', () => {
+    const dry = decisionRecord('DRY_RUN', cloudRunSource(), TIME, 'id-8').entry;
+    expect(matches('resource.type="cloud_run_revision"\nlogName:"cloudaudit.googleapis.com%2Fsystem_event"\n"dry run"', dry)).toBe(true);
+    const glass = decisionRecord('BREAKGLASS', cloudRunSource(), TIME, 'id-9').entry;
+    expect((glass['protoPayload'] as JsonObject)['request']).toEqual({ metadata: { annotations: { [CLOUD_RUN_BREAKGLASS_ANNOTATION]: 'incident 42' } } });
+    expect(matches('protoPayload.@type="type.googleapis.com/google.cloud.audit.AuditLog"\n"run.googleapis.com/binary-authorization-breakglass"', glass)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+function record(id: string): AuditRecord {
+  return { time: TIME, project: 'demo', logId: ACTIVITY_LOG_ID, entry: { insertId: id } };
+}
+
+class FakeStore {
+  readonly calls: { at: number; ids: string[] }[] = [];
+  failures = 0;
+  delayMs = 0;
+  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('database is locked');
+    }
+    this.calls.push({ at: performance.now(), ids: records.map((r) => String(r.entry['insertId'])) });
+  }
+}
+
+describe('DecisionAuditWriter', () => {
+  it('groups entries recorded together into one appendAudit, at most 100 ms later', async () => {
+    const store = new FakeStore();
+    const writer = new DecisionAuditWriter({ store });
+    const start = performance.now();
+    const done = [writer.record(record('a')), writer.record(record('b')), writer.record(record('c'))];
+    expect(store.calls).toEqual([]);
+    expect(writer.pending).toBe(3);
+    await Promise.all(done);
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b', 'c']]);
+    expect((store.calls[0]?.at ?? 0) - start).toBeLessThan(150);
+    expect(writer.pending).toBe(0);
+  });
+
+  it('never waits longer than its window, whatever is asked', () => {
+    const writer = new DecisionAuditWriter({ store: new FakeStore(), windowMs: 5000 });
+    expect((writer as unknown as { windowMs: number }).windowMs).toBe(100);
+  });
+
+  it('commits a durable entry (with everything buffered before it) before resolving, without waiting for the window', async () => {
+    const store = new FakeStore();
+    const writer = new DecisionAuditWriter({ store, windowMs: 100 });
+    void writer.record(record('a'));
+    void writer.record(record('b'));
+    const start = performance.now();
+    await writer.record(record('glass'), { durable: true });
+    expect(performance.now() - start).toBeLessThan(50);
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b', 'glass']]);
+  });
+
+  it('retries a failed write once, reporting it', async () => {
+    const store = new FakeStore();
+    store.failures = 1;
+    const failures: AuditWriteFailure[] = [];
+    const writer = new DecisionAuditWriter({ store, onError: (f) => failures.push(f), retryDelayMs: 1 });
+    await writer.record(record('a'), { durable: true });
+    expect(store.calls.map((c) => c.ids)).toEqual([['a']]);
+    expect(failures.map((f) => [f.kind, f.count])).toEqual([['retrying', 1]]);
+  });
+
+  it('reports entries it cannot write as lost — never silently — and fails a durable record', async () => {
+    const store = new FakeStore();
+    store.failures = 2;
+    const failures: AuditWriteFailure[] = [];
+    const logged: string[] = [];
+    const logger = { log: vi.fn(), info: vi.fn(), warn: (m: string) => logged.push(`warn ${m}`), error: (m: string) => logged.push(`error ${m}`) };
+    const writer = new DecisionAuditWriter({ store, onError: (f) => failures.push(f), logger, retryDelayMs: 1 });
+    const normal = writer.record(record('n'));
+    await expect(writer.record(record('g'), { durable: true })).rejects.toThrow(/database is locked/);
+    await expect(normal).resolves.toBeUndefined();
+    expect(failures.map((f) => [f.kind, [...f.insertIds]])).toEqual([['retrying', ['n', 'g']], ['lost', ['n', 'g']]]);
+    expect(logged).toEqual(['warn audit write failed; retrying once', 'error audit entries lost: the store refused them twice']);
+    // The next batch is written normally.
+    await writer.record(record('after'), { durable: true });
+    expect(store.calls.map((c) => c.ids)).toEqual([['after']]);
+  });
+
+  it('writes batches in order, one at a time, and splits large ones', async () => {
+    const store = new FakeStore();
+    store.delayMs = 20;
+    const writer = new DecisionAuditWriter({ store, maxBatch: 2, windowMs: 1 });
+    const all = ['a', 'b', 'c', 'd', 'e'].map((id) => writer.record(record(id)));
+    await Promise.all(all);
+    await writer.record(record('f'));
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c', 'd'], ['e'], ['f']]);
+  });
+
+  it('close() flushes what is buffered; later entries are written at once', async () => {
+    const store = new FakeStore();
+    const lines: string[] = [];
+    const writer = new DecisionAuditWriter({ store, lineSink: (l) => lines.push(l) });
+    void writer.record(record('a'));
+    await writer.close();
+    expect(store.calls.map((c) => c.ids)).toEqual([['a']]);
+    await writer.record(record('b'));
+    expect(store.calls.map((c) => c.ids)).toEqual([['a'], ['b']]);
+    expect(lines).toEqual(['{"insertId":"a"}\n', '{"insertId":"b"}\n']);
+  });
+
+  it('refuses to hold more than maxBuffered entries, and says so', async () => {
+    const store = new FakeStore();
+    const failures: AuditWriteFailure[] = [];
+    const writer = new DecisionAuditWriter({ store, maxBuffered: 2, onError: (f) => failures.push(f) });
+    void writer.record(record('a'));
+    void writer.record(record('b'));
+    await writer.record(record('c'));
+    expect(failures.map((f) => [f.kind, [...f.insertIds]])).toEqual([['overflow', ['c']]]);
+    await writer.flush();
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b']]);
+  });
+});
