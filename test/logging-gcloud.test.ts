@@ -140,7 +140,12 @@ describe('tollgate audit', () => {
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^TIME\s+WHO\s+METHOD\s+RESOURCE\s+RESULT$/);
-    expect(lines[1]).toMatch(/tollgate\.v1\.Evaluation\.Evaluate\s+projects\/demo\/policy\s+DENIED: Image /);
+    // The writes made just now come first, then the decisions of the last half hour, newest first.
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(at(/google\.cloud\.binaryauthorization\.v1\.BinauthzManagementServiceV1\.CreateAttestor\s+projects\/demo\/attestors\/build\s+OK$/)).toBe(1);
+    expect(lines[3]).toMatch(/tollgate\.v1\.Evaluation\.Evaluate\s+projects\/demo\/policy\s+DENIED: Image /);
+    const order = [/pods\/glass/, /pods\/dry/, /pods\/ok/, /pods\/api/, /pods\/web/, /pods\/old/].map(at);
+    expect(order.every((i, k) => i > 3 && (k === 0 || i > (order[k - 1] as number)))).toBe(true);
     expect(r.stdout).toMatch(/alice@example\.com\s+io\.k8s\.core\.v1\.pods\.update\s+core\/v1\/namespaces\/default\/pods\/glass\s+BREAKGLASS "incident 42", would have been DENIED/);
     expect(r.stdout).toMatch(/pods\/dry\s+DRY_RUN, allowed; would deny: Image /);
     expect(r.stdout).toMatch(/pods\/ok\s+ALLOWED \(1 image\)/);
@@ -162,7 +167,7 @@ describe('tollgate audit', () => {
   it('exits 2 on a bad filter or usage, 3 without permission', async () => {
     const bad = await server.tollgate(['audit', '--project', 'demo', '--filter', '(unbalanced']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/INVALID_ARGUMENT: Invalid filter: unbalanced "\(" .*\(line 1, column 1\)/);
+    expect(bad.stderr).toMatch(/INVALID_ARGUMENT: Invalid filter: unbalanced "\(": .*\(line 1, column 1\)/);
     expect((await server.tollgate(['audit'], { env: { TOLLGATE_PROJECT: '' } })).code).toBe(2);
     expect((await server.tollgate(['audit', '--project', 'demo', '--limit', '0'])).code).toBe(2);
     const created = await server.tollgate(['iam', 'principals', 'create', 'nobody@example.com']);

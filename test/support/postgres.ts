@@ -154,11 +154,12 @@ async function startCluster(options: StartPostgresOptions): Promise<TestPostgres
     }
     const initdbArgs = ['-D', cluster.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8'];
     if (options.durable !== true) initdbArgs.push('--no-sync');
-    // ICU en-US where available (PostgreSQL 15+ built with ICU), else the C.UTF-8 libc locale.
-    const icu = runPg(cluster, 'initdb', [...initdbArgs, '--locale=C.UTF-8', '--locale-provider=icu', '--icu-locale=en-US'], false);
-    if (icu.status !== 0) {
+    // ICU en-US where available (PostgreSQL 15+ built with ICU), else a libc locale.
+    const localeChoices = [['--locale=C.UTF-8', '--locale-provider=icu', '--icu-locale=en-US'], ['--locale=C.UTF-8'], ['--locale=C']];
+    for (const [i, locale] of localeChoices.entries()) {
+      const last = i === localeChoices.length - 1;
+      if (runPg(cluster, 'initdb', [...initdbArgs, ...locale], last).status === 0) break;
       rmSync(cluster.dataDir, { recursive: true, force: true });
-      runPg(cluster, 'initdb', [...initdbArgs, '--locale=C.UTF-8']);
     }
     const settings = [
       "listen_addresses = '127.0.0.1'",

@@ -211,8 +211,9 @@ export function renderManifests(o: ManifestOptions): string {
     Deployment: [
       ` ${o.replicas ?? 2} replicas sharing one PostgreSQL store. The image is built from the Dockerfile at the`,
       ' root of the Tollgate repository; push it to a registry the cluster can pull from and pass',
-      ' --image. The bootstrap admin token is written into the first replica\'s data folder',
-      ` (${DATA_DIR}/admin-token): \`kubectl exec\` into it to read it, or make tokens with \`tollgate iam\`.`,
+      ' --image. Bootstrap the database once from a workstation before applying (`tollgate serve',
+      ' --database URL` with the same TOLLGATE_MASTER_KEY prints where it wrote the admin token):',
+      ' replicas write their bootstrap token only into their own short-lived data folder.',
     ].join('\n'),
     PodDisruptionBudget: ' Keeps one replica up during node drains: the webhook fails closed.',
     ValidatingWebhookConfiguration: [
