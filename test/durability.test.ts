@@ -16,7 +16,7 @@ import { startPostgres, type TestPostgres } from './support/postgres.js';
 import { checkDurability, ensureBuiltStore, startWriter } from './support/store-writer.js';
 
 /** Kill after this many acknowledgements in each round: a burst is well under way by then. */
-const KILL_AFTER = [120, 45];
+const KILL_AFTER = [80, 30];
 
 async function killRounds(url: string, concurrency: number, crashServer?: () => Promise<void>): Promise<void> {
   const acked: string[] = [];
@@ -43,12 +43,12 @@ async function killRounds(url: string, concurrency: number, crashServer?: () => 
   }
 
   // The recovered database takes new writes, and a writer left alone finishes cleanly.
-  const writer = startWriter(url, 'clean', 40, concurrency);
+  const writer = startWriter(url, 'clean', 20, concurrency);
   const exit = await writer.exited;
   expect(exit.code, exit.stderr).toBe(0);
-  expect(exit.done).toMatch(/^done 40 /);
+  expect(exit.done).toMatch(/^done 20 /);
   acked.push(...writer.acked);
-  expect(writer.acked).toHaveLength(40);
+  expect(writer.acked).toHaveLength(20);
   const store = await openStore(url);
   try {
     const summary = await checkDurability(store, acked, inFlight);

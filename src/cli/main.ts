@@ -7,6 +7,8 @@ import { registerPolicy } from './commands/policy.js';
 import { registerGcloudConfig, registerServe } from './commands/serve.js';
 import { registerIam } from './commands/iam.js';
 import { registerProjects } from './commands/projects.js';
+import { registerK8s } from './commands/k8s.js';
+import { registerAudit } from './commands/audit.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerGcloudConfig(program);
   registerProjects(program);
   registerIam(program);
+  registerAudit(program);
+  registerK8s(program);
   // Sub-commands inherit exitOverride so usage errors reach main and exit 2, not commander's 1.
   for (const c of program.commands) c.exitOverride();
   for (const c of program.commands.flatMap((c) => c.commands)) c.exitOverride();

@@ -153,27 +153,31 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   });
 
   let webhook: WebhookListener | undefined;
-  if (config.webhookListen !== undefined) {
-    webhook = await startWebhookListener({
-      listen: config.webhookListen,
+  const webhookListen = config.webhookListen;
+  if (webhookListen !== undefined) {
+    webhook = await closeOnFailure(server, () => startWebhookListener({
+      listen: webhookListen,
       dataDir: config.dataDir,
       decisions,
       logger,
       ...(config.webhookCert === undefined ? {} : { certFile: config.webhookCert }),
       ...(config.webhookKey === undefined ? {} : { keyFile: config.webhookKey }),
       ...(config.webhookClientCa === undefined ? {} : { clientCaFile: config.webhookClientCa }),
-    });
-    logger.info('webhook listening', { url: webhook.url });
+    }));
   }
   let metricsServer: Server | undefined;
   let metricsUrl: string | undefined;
   if (config.metricsListen !== undefined) {
     const { host: mHost, port: mPort } = parseListen(config.metricsListen);
-    metricsServer = createHttpServer(createRequestListener({ routers: [metricsRouter], authenticate: async () => undefined, maxBodyBytes: 1024, logger }));
-    await new Promise<void>((resolve, reject) => {
-      metricsServer?.once('error', reject);
-      metricsServer?.listen(mPort, mHost, () => resolve());
-    });
+    const ms = createHttpServer(createRequestListener({ routers: [metricsRouter], authenticate: async () => undefined, maxBodyBytes: 1024, logger }));
+    metricsServer = ms;
+    await closeOnFailure(server, () => new Promise<void>((resolve, reject) => {
+      ms.once('error', reject);
+      ms.listen(mPort, mHost, () => resolve());
+    }).catch(async (e: unknown) => {
+      await webhook?.close();
+      throw e;
+    }));
     const a = metricsServer.address() as AddressInfo;
     metricsUrl = `http://${a.address === '0.0.0.0' ? '127.0.0.1' : a.address}:${a.port}`;
   }
@@ -217,4 +221,14 @@ function auditLineSink(target: string): ((lines: string) => void) | undefined {
 function firstReason(d: import('../core/evaluation/decision.js').Decision): string {
   const denied = d.images.find((i) => i.verdict === 'DENIED');
   return denied?.reason ?? d.images[0]?.reason ?? 'NONE';
+}
+
+/** Runs a later start-up step; if it fails, the main listener is closed so the process can exit. */
+async function closeOnFailure<T>(server: Server, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw e;
+  }
 }

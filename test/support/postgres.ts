@@ -152,8 +152,9 @@ async function startCluster(options: StartPostgresOptions): Promise<TestPostgres
       const { uid, gid } = postgresIds();
       chownSync(root, uid, gid);
     }
-    const initdbArgs = ['-D', cluster.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8'];
-    if (options.durable !== true) initdbArgs.push('--no-sync');
+    // --no-sync only skips flushing the fresh cluster's files once at creation; the server's own
+    // fsync setting (below) is what makes commits durable.
+    const initdbArgs = ['-D', cluster.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'];
     // ICU en-US where available (PostgreSQL 15+ built with ICU), else a libc locale.
     const localeChoices = [['--locale=C.UTF-8', '--locale-provider=icu', '--icu-locale=en-US'], ['--locale=C.UTF-8'], ['--locale=C']];
     for (const [i, locale] of localeChoices.entries()) {
@@ -167,7 +168,13 @@ async function startCluster(options: StartPostgresOptions): Promise<TestPostgres
       'max_connections = 60',
       'shared_buffers = 32MB',
       ...(options.durable === true
-        ? ['fsync = on', 'synchronous_commit = on', 'full_page_writes = on']
+        ? [
+            'fsync = on',
+            'synchronous_commit = on',
+            'full_page_writes = on',
+            // Crash recovery flushes the data directory first; syncfs does it in one call (14+).
+            ...(Number(bin.split('/').at(-2)) >= 14 ? ['recovery_init_sync_method = syncfs'] : []),
+          ]
         : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']),
     ];
     appendFileSync(join(cluster.dataDir, 'postgresql.conf'), `\n# tollgate test cluster\n${settings.join('\n')}\n`);

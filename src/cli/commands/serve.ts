@@ -18,6 +18,15 @@ export function registerServe(program: Command): void {
     .option('--public-url <url>', 'the URL clients use, when not the listen address (env TOLLGATE_PUBLIC_URL)')
     .option('--max-request-bytes <n>', 'largest request body accepted (env TOLLGATE_MAX_REQUEST_BYTES, default 10485760)')
     .option('--log-level <level>', 'debug, info, warn or error (env TOLLGATE_LOG_LEVEL, default info)')
+    .option('--webhook-listen <host:port>', 'serve the Kubernetes admission webhook over TLS here (env TOLLGATE_WEBHOOK_LISTEN)')
+    .option('--webhook-cert <file>', 'serving certificate for the webhook (env TOLLGATE_WEBHOOK_CERT; default: generated into DATA_DIR/webhook/)')
+    .option('--webhook-key <file>', 'private key for --webhook-cert (env TOLLGATE_WEBHOOK_KEY)')
+    .option('--webhook-client-ca <file>', 'require API-server client certificates signed by this CA (env TOLLGATE_WEBHOOK_CLIENT_CA)')
+    .option('--metrics-listen <host:port>', 'serve /metrics on a listener of its own instead of the main one (env TOLLGATE_METRICS_LISTEN)')
+    .option('--resolve-tags', 'resolve tag-only images to digests through their registry before deciding (env TOLLGATE_RESOLVE_TAGS=true)')
+    .option('--registry-config <file>', 'Docker config file with registry credentials (env TOLLGATE_REGISTRY_CONFIG)')
+    .option('--insecure-registry <host:port...>', 'registries spoken to over plain HTTP (env TOLLGATE_INSECURE_REGISTRIES, comma-separated)')
+    .option('--audit-log <target>', 'also write decision audit entries as JSON lines: - for stdout, a file, or off (env TOLLGATE_AUDIT_LOG, default -)')
     .action(async (flags: ServeFlags) => {
       let config;
       try {
@@ -34,6 +43,8 @@ export function registerServe(program: Command): void {
       }
       const out = process.stdout;
       out.write(`Tollgate is listening on ${server.url}\n`);
+      if (server.webhookUrl !== undefined) out.write(`Admission webhook is listening on ${server.webhookUrl}\n`);
+      if (server.metricsUrl !== undefined) out.write(`Metrics are served on ${server.metricsUrl}/metrics\n`);
       out.write(`Data folder: ${config.dataDir}\n`);
       if (server.createdAdminToken) out.write(`Admin token written to ${server.adminTokenFile} (keep it secret)\n`);
       else if (!existsSync(server.adminTokenFile)) out.write(`No admin token file at ${server.adminTokenFile}: tokens are stored hashed; create a new one with \`tollgate iam tokens create\`.\n`);

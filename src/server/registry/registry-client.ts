@@ -53,7 +53,7 @@ export interface RegistryClientOptions {
   readonly insecureRegistries?: readonly string[];
   /** Replaces the global fetch (tests count calls with it). */
   readonly fetchImpl?: typeof fetch;
-  /** PEM file of extra CA certificates trusted for https registries and token services (read once, here). */
+  /** PEM file of extra CA certificates trusted for https registries and token services (read once, here; throws if unreadable). */
   readonly caFile?: string;
 }
 
@@ -85,6 +85,10 @@ const MAX_AUTH_CACHE = 512;
 const DEFAULT_TOKEN_TTL_S = 60;
 const USER_AGENT = 'tollgate-registry-client';
 
+/**
+ * One client per server: it keeps the Authorization headers that worked (tokens until they
+ * expire), so share it between the tag resolver and Cloud Run deploys. Reads `caFile` now.
+ */
 export function createRegistryClient(opts: RegistryClientOptions = {}): RegistryClient {
   const credentials = opts.credentials ?? NO_CREDENTIALS;
   const defaultDeadlineMs = opts.defaultDeadlineMs ?? DEFAULT_REGISTRY_DEADLINE_MS;

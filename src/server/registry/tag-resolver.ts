@@ -114,6 +114,8 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
       /** name:tag → the refs to resolve and the positions of the images that use it. */
       const wanted = new Map<string, { ref: ImageReference; positions: number[] }>();
       images.forEach((image, i) => {
+        // With an '@' the image has a digest or is invalid: either way it passes through, unparsed.
+        if (image.includes('@')) return;
         const parsed = parseImageReference(image);
         if (!parsed.ok || parsed.value.digest !== undefined) return;
         const ref: ImageReference = { ...parsed.value, tag: parsed.value.tag ?? 'latest' };
