@@ -1,0 +1,127 @@
+/**
+ * Enforcement end to end through a real `tollgate serve --webhook-listen`: attestors and
+ * attestations created through the APIs, AdmissionReviews posted to the TLS webhook as the API
+ * server posts them, and the decisions read back with the reference's GKE queries through the
+ * real `gcloud logging read`.
+ */
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './support/fixtures.js';
+import { admissionReview, fixture, SIGNED_IMAGE, UNSIGNED_IMAGE, type Json } from './support/k8s.js';
+import { startServer, type TestServer } from './support/server.js';
+
+let server: TestServer;
+let webhookUrl: string;
+let ca: string;
+const P = 'demo';
+const CLUSTER = 'us-central1-a.prod';
+
+async function ok(method: string, path: string, body?: unknown) {
+  const r = await server.request(method, path, body);
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+function review(path: string, body: Json): Promise<{ status: number; body: Json }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, webhookUrl);
+    const data = JSON.stringify(body);
+    const req = httpsRequest(url, { method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Json }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const admission = (project = P, cluster = CLUSTER) => `/admission/projects/${project}/clusters/${cluster}`;
+const pod = (image: string, extra: Record<string, unknown> = {}) => admissionReview(fixture('pod', { 'spec.containers[0].image': image, 'spec.containers[1].image': image, ...extra }));
+
+async function logs(filter: string): Promise<Json[]> {
+  const r = await server.gcloud(['logging', 'read', filter, `--project=${P}`, '--format=json', '--limit=50']);
+  if (r.code !== 0) throw new Error(`gcloud logging read failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Json[];
+}
+
+beforeAll(async () => {
+  server = await startServer({ args: ['--webhook-listen', '127.0.0.1:0'] });
+  const m = /Admission webhook is listening on (\S+)/.exec(server.output());
+  if (m === null) throw new Error(`no webhook URL in:\n${server.output()}`);
+  webhookUrl = m[1] as string;
+  ca = readFileSync(join(server.dataDir, 'webhook', 'ca.crt'), 'utf8');
+  // The example attestor and its attestation, loaded through the APIs.
+  const attestor = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'attestors', 'build-attestor.json'), 'utf8')) as Json;
+  const [occurrence] = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'occurrences', 'attestations.json'), 'utf8')) as Json[];
+  await ok('POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
+  await ok('POST', `/v1/projects/${P}/attestors?attestorId=build-attestor`, { name: attestor['name'], userOwnedGrafeasNote: { noteReference: attestor['userOwnedGrafeasNote'].noteReference, publicKeys: attestor['userOwnedGrafeasNote'].publicKeys } });
+  await ok('POST', `/v1/projects/${P}/occurrences`, { kind: 'ATTESTATION', noteName: occurrence?.['noteName'], resourceUri: occurrence?.['resourceUri'], attestation: occurrence?.['attestation'] });
+  await ok('PUT', `/v1/projects/${P}/policy`, {
+    admissionWhitelistPatterns: [{ namePattern: 'gcr.io/google-samples/*' }],
+    defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] },
+    globalPolicyEvaluationMode: 'ENABLE',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('the webhook decides from the store', () => {
+  it('admits a signed pod and refuses an unsigned one with Google\'s message', async () => {
+    const signed = await review(admission(), pod(SIGNED_IMAGE));
+    expect(signed.status).toBe(200);
+    expect(signed.body['response']).toMatchObject({ allowed: true });
+    const unsigned = await review(admission(), pod(UNSIGNED_IMAGE));
+    expect(unsigned.body['response']).toMatchObject({ allowed: false, status: { code: 403, reason: 'VIOLATES_POLICY' } });
+    expect(unsigned.body['response'].status.message).toContain(`Image ${UNSIGNED_IMAGE} denied by Binary Authorization default admission rule`);
+  });
+
+  it('dry run admits with warnings; breakglass admits; a tag is refused', async () => {
+    const dry = await server.request('PUT', `/v1/projects/${P}/policy`, {
+      clusterAdmissionRules: { [CLUSTER]: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'DRYRUN_AUDIT_LOG_ONLY', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] } },
+      defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' },
+    });
+    expect(dry.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await review(admission(), pod(UNSIGNED_IMAGE));
+    expect(r.body['response'].allowed).toBe(true);
+    expect(r.body['response'].warnings.join('\n')).toContain(UNSIGNED_IMAGE);
+    // Another cluster falls to the default rule (ALWAYS_DENY), breakglass or not.
+    const other = await review(admission(P, 'europe-west1.dev'), pod(SIGNED_IMAGE));
+    expect(other.body['response'].allowed).toBe(false);
+    const glass = await review(admission(P, 'europe-west1.dev'), pod(SIGNED_IMAGE, { 'metadata.labels': { app: 'web', 'image-policy.k8s.io/break-glass': 'true' } }));
+    expect(glass.body['response'].allowed).toBe(true);
+    const tag = await review(admission(P, 'europe-west1.dev'), pod('us-docker.pkg.dev/demo/apps/hello:latest'));
+    expect(tag.body['response'].allowed).toBe(false);
+  }, 30_000);
+
+  it('fails closed for a project that does not exist', async () => {
+    const r = await review(admission('no-such-project'), pod(SIGNED_IMAGE));
+    expect(r.body['response'].allowed).toBe(false);
+  });
+});
+
+describe('the GKE audit queries of the reference, through gcloud logging read', () => {
+  it('finds blocked pods, dry-run entries and breakglass entries', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // group commits land within 100 ms
+    const blocked = await logs([
+      'resource.type="k8s_cluster"',
+      'logName:"cloudaudit.googleapis.com%2Factivity"',
+      '(protoPayload.methodName="io.k8s.core.v1.pods.create" OR protoPayload.methodName="io.k8s.core.v1.pods.update")',
+      'protoPayload.response.status="Failure"',
+      '(protoPayload.response.reason="VIOLATES_POLICY" OR protoPayload.response.reason="Forbidden")',
+    ].join('\n'));
+    expect(blocked.length).toBeGreaterThanOrEqual(3);
+    const dry = await logs('labels."imagepolicywebhook.image-policy.k8s.io/dry-run"="true"');
+    expect(dry.length).toBe(1);
+    expect(JSON.stringify(dry[0])).toContain(UNSIGNED_IMAGE);
+    const glass = await logs('labels."imagepolicywebhook.image-policy.k8s.io/break-glass"="true"');
+    expect(glass.length).toBe(1);
+    const text = await logs('"image-policy.k8s.io/break-glass"');
+    expect(text.length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
