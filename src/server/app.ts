@@ -120,7 +120,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     iam,
     logger,
     recorder,
-    logEntry: decisionLogEntry,
+    logEntries: (d, req, time, id) => [decisionLogEntry(d, req, time, id)],
     ...(tags === undefined ? {} : { tags }),
     observe: (d, req, seconds) => {
       metrics.decisions.inc({ verdict: d.verdict.kind, source: req.source.kind, reason: firstReason(d) });

@@ -38,8 +38,8 @@ export interface DecisionServiceOptions {
   readonly iam: Iam;
   readonly logger: Logger;
   readonly recorder: DecisionRecorder;
-  /** Builds the audit entry of a decision (src/server/audit/decision-log.ts). */
-  readonly logEntry: (decision: Decision, request: DecideRequest, time: string, insertId: string) => AuditRecord;
+  /** Builds the audit entries of a decision (src/server/audit/decision-log.ts; Cloud Run writes two). */
+  readonly logEntries: (decision: Decision, request: DecideRequest, time: string, insertId: string) => readonly AuditRecord[];
   readonly tags?: TagResolution;
   /** How long a row read from the store may be reused before it is read again. */
   readonly freshnessMs?: number;
@@ -219,9 +219,10 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       }
       const skipAudit = request.source.kind === 'admission' && request.source.dryRun;
       if (!skipAudit) {
-        const entry = opts.logEntry(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
+        const entries = opts.logEntries(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
+        // Breakglass is committed before the answer; everything else rides the next group commit.
         const durable = decision.verdict.kind === 'BREAKGLASS';
-        const written = opts.recorder.record(entry, { durable });
+        const written = Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable })));
         if (durable) await written;
         else written.catch(() => undefined);
       }
