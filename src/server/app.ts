@@ -107,14 +107,13 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     onError: (f) => { if (f.kind !== 'retrying') metrics.auditLost.inc({ kind: f.kind }, f.count); },
     ...(auditLines === undefined ? {} : { lineSink: auditLines }),
   });
-  const tags = config.resolveTags
-    ? createTagResolver({
-        client: createRegistryClient({
-          ...(config.registryConfig === undefined ? {} : { credentials: await loadDockerConfig(config.registryConfig) }),
-          insecureRegistries: [...config.insecureRegistries],
-        }),
-      })
-    : undefined;
+  // One registry client and tag resolver for the whole server (tokens and the tag cache are
+  // shared); decisions use it only with --resolve-tags, Cloud Run deploys always pin digests.
+  const credentials = config.registryConfig === undefined ? undefined : await loadDockerConfig(config.registryConfig);
+  for (const w of credentials?.warnings ?? []) logger.warn(w);
+  const registry = createRegistryClient({ ...(credentials === undefined ? {} : { credentials }), insecureRegistries: [...config.insecureRegistries] });
+  const tagResolver = createTagResolver({ client: registry });
+  const tags = config.resolveTags ? tagResolver : undefined;
   const decisions = createDecisionService({
     store,
     iam,

@@ -30,7 +30,7 @@ export interface DecisionRecorder {
 
 /** Optional tag → digest resolution before deciding (`--resolve-tags`). */
 export interface TagResolution {
-  resolve(images: readonly string[], deadlineMs: number): Promise<{ images: string[] }>;
+  resolve(images: readonly string[], deadlineMs: number): Promise<{ images: string[]; failures: readonly { image: string; reason: string }[] }>;
 }
 
 export interface DecisionServiceOptions {
@@ -201,9 +201,12 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     async decide(request) {
       const started = process.hrtime.bigint();
       let images = [...request.images];
+      let tagFailures: readonly { image: string; reason: string }[] = [];
       if (opts.tags !== undefined) {
         try {
-          images = (await opts.tags.resolve(images, opts.tagDeadlineMs ?? 3000)).images;
+          const resolution = await opts.tags.resolve(images, opts.tagDeadlineMs ?? 3000);
+          images = resolution.images;
+          tagFailures = resolution.failures;
         } catch (e) {
           opts.logger.warn('tag resolution failed', { error: String(e) });
         }
@@ -217,6 +220,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         opts.logger.error('decision failed', { project: request.project, error: e instanceof Error ? e.message : String(e) });
         decision = failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
       }
+      if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
       const skipAudit = request.source.kind === 'admission' && request.source.dryRun;
       if (!skipAudit) {
         const entries = opts.logEntries(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
@@ -236,4 +240,14 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
 function stripOutputOnly(body: Record<string, unknown>): Record<string, unknown> {
   const { updateTime: _u, etag: _e, ...rest } = body;
   return rest;
+}
+
+/** Says why a tag could not be resolved, next to the "expected digest" denial it led to. */
+function withTagFailures(decision: Decision, failures: readonly { image: string; reason: string }[]): Decision {
+  const reasons = new Map(failures.map((f) => [f.image, f.reason]));
+  const images = decision.images.map((i) => {
+    const why = reasons.get(i.image);
+    return why !== undefined && i.verdict === 'DENIED' ? { ...i, message: `${i.message} (tag resolution failed: ${why})` } : i;
+  });
+  return { ...decision, images, messages: images.filter((i) => i.verdict === 'DENIED').map((i) => (i.verdict === 'DENIED' ? i.message : '')) };
 }
