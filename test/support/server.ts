@@ -45,6 +45,8 @@ export interface StartOptions {
   readonly dataDir?: string;
   readonly env?: Record<string, string>;
   readonly args?: readonly string[];
+  /** The admin token to use when this server did not create one (a second replica on one database). */
+  readonly adminToken?: string;
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
@@ -71,7 +73,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     });
   });
   const adminTokenFile = join(dataDir, 'admin-token');
-  const adminToken = readFileSync(adminTokenFile, 'utf8').trim();
+  const adminToken = existsSync(adminTokenFile) ? readFileSync(adminTokenFile, 'utf8').trim() : (opts.adminToken ?? '');
   const config = mkdtempSync(join(tmpdir(), 'tollgate-gcloud-'));
   const gcloudEnv: Record<string, string> = { CLOUDSDK_CONFIG: config, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' };
   const lines = await run(process.execPath, [BIN, 'gcloud-config', '--url', url, '--token-file', adminTokenFile, '--project', 'demo'], {});

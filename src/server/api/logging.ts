@@ -200,6 +200,8 @@ export interface ScanState {
   readonly seq: number;
   /** The window span to try next (ms), learned from the rows' density. */
   readonly windowMs: number;
+  /** desc: the lowest write sequence seen so far; asc: the highest (where to peek next). */
+  readonly seqEdge?: number;
 }
 
 function initialState(filter: FilterNode, order: Order): ScanState {
@@ -214,7 +216,7 @@ function requestFingerprint(projects: readonly string[], filter: string, order: 
 }
 
 function encodeToken(state: ScanState, fingerprint: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, f: fingerprint, t: state.time, s: state.seq, w: state.windowMs }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ v: 1, f: fingerprint, t: state.time, s: state.seq, w: state.windowMs, e: state.seqEdge }), 'utf8').toString('base64url');
 }
 
 function decodeToken(token: string, fingerprint: string): ScanState {
@@ -224,15 +226,16 @@ function decodeToken(token: string, fingerprint: string): ScanState {
   } catch {
     throw invalidArgument('pageToken: invalid page token');
   }
-  const p = parsed as { v?: unknown; f?: unknown; t?: unknown; s?: unknown; w?: unknown } | null;
+  const p = parsed as { v?: unknown; f?: unknown; t?: unknown; s?: unknown; w?: unknown; e?: unknown } | null;
   if (
     typeof p !== 'object' || p === null || p.v !== 1 || typeof p.f !== 'string' || typeof p.t !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(p.t) ||
-    typeof p.s !== 'number' || !Number.isSafeInteger(p.s) || typeof p.w !== 'number' || !Number.isFinite(p.w) || p.w < 1
+    typeof p.s !== 'number' || !Number.isSafeInteger(p.s) || typeof p.w !== 'number' || !Number.isFinite(p.w) || p.w < 1 ||
+    (p.e !== undefined && (typeof p.e !== 'number' || !Number.isSafeInteger(p.e)))
   ) {
     throw invalidArgument('pageToken: invalid page token');
   }
   if (p.f !== fingerprint) throw invalidArgument('pageToken: the page token belongs to a request with other resourceNames, filter or orderBy');
-  return { time: p.t, seq: p.s, windowMs: p.w };
+  return { time: p.t, seq: p.s, windowMs: p.w, ...(typeof p.e === 'number' ? { seqEdge: p.e } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,44 +282,87 @@ function clampWindow(ms: number): number {
 
 /**
  * Visits the audit rows of `projects` between `lower` and `upper` in timestamp order (ties by
- * write order), continuing from `state`. The store answers time-range queries from its
- * (project, time) index, so each window costs about the rows in it: windows grow over sparse
- * stretches and shrink where rows are dense.
+ * write order), continuing from `state`.
+ *
+ * The store answers time-range queries from its (project, time) index but sorts a window's rows
+ * by write order before it applies the limit, so a window costs about the rows in it: cheap when
+ * it is empty or small however long it is, dear when it spans a dense stretch. Windows are aimed
+ * rather than guessed: write order is nearly time order (entries are written when they happen, or
+ * within the group-commit window), so peeking at the few writes next to the ones already seen
+ * (a cheap query by write order) shows where the rows continue and how dense they are. A window
+ * that still comes back full is cut down using the times of the rows it returned. None of this
+ * affects what is returned, only how many rows are read to find it.
  */
 export async function scanAudit(store: Pick<Store, 'queryAudit'>, o: ScanOptions): Promise<ScanResult> {
   const desc = o.order === 'desc';
   let { time, seq, windowMs } = o.state;
+  /** desc: the lowest write sequence seen; asc: the highest. */
+  let seqEdge = o.state.seqEdge;
   let rowsRead = 0;
   let futureWindow = desc && time > timeOf(o.nowMs + FUTURE_SLACK_MS);
   // Every call moves the cursor at least one window, so a caller that follows tokens always ends.
   let progressed = false;
+  const state = (): ScanState => ({ time, seq, windowMs, ...(seqEdge === undefined ? {} : { seqEdge }) });
+  const remaining = (r: StoredAuditRecord) => (desc ? r.time < time || (r.time === time && r.seq < seq) : r.time > time || (r.time === time && r.seq > seq));
+  const wanted = (r: StoredAuditRecord) => o.projects.includes(r.project) && r.time >= o.lower && r.time <= o.upper && remaining(r);
+
+  const half = Math.max(1, Math.floor(o.windowRows / 2));
+  const peekRows = Math.max(16, half);
+
+  /**
+   * The far edge of the next window, aimed by peeking at the writes next to those seen: the time
+   * of the half-window-th wanted row among them, so the window holds about that many rows.
+   */
+  const peek = async (): Promise<string | undefined> => {
+    const from = seqEdge ?? (desc ? undefined : 0);
+    const rows = await store.queryAudit(desc ? { ...(from === undefined ? {} : { beforeSeq: from }), limit: peekRows } : { beforeSeq: (from ?? 0) + peekRows + 1, limit: peekRows });
+    rowsRead += rows.length;
+    const times = rows.filter(wanted).map((r) => r.time).sort();
+    if (times.length === 0) {
+      // Nothing wanted there (other projects', or already seen): peek further along next time.
+      for (const r of rows) seqEdge = seqEdge === undefined ? r.seq : desc ? Math.min(seqEdge, r.seq) : Math.max(seqEdge, r.seq);
+      return undefined;
+    }
+    const k = Math.min(times.length, half);
+    return desc ? times[times.length - k] : times[k - 1];
+  };
+
+  let farEdge = await peek();
   for (;;) {
-    if (desc ? time < o.lower : time > o.upper) return { done: true, state: { time, seq, windowMs }, rowsRead };
-    if (progressed && rowsRead >= o.cap) return { done: false, state: { time, seq, windowMs }, rowsRead };
+    if (desc ? time < o.lower : time > o.upper) return { done: true, state: state(), rowsRead };
+    if (progressed && rowsRead >= o.cap) return { done: false, state: state(), rowsRead };
     // The window [since, until], one edge at the cursor.
+    let usedFuture = false;
     let since: string;
     let until: string;
     if (desc) {
       until = time;
-      // Reading newest first with no upper bound, the first window is everything after "now":
-      // normally nothing, and never a reason to walk down from the year 9999.
-      const edge = futureWindow ? timeOf(o.nowMs + FUTURE_SLACK_MS) : timeOf(msOf(time) - windowMs);
+      // Reading newest first with no upper bound and nothing to aim by, the first window is
+      // everything after "now": normally nothing, and never a reason to walk down from 9999.
+      const aimed = farEdge !== undefined && farEdge < time;
+      usedFuture = !aimed && futureWindow;
+      const edge = aimed ? (farEdge as string) : usedFuture ? timeOf(o.nowMs + FUTURE_SLACK_MS) : timeOf(msOf(time) - windowMs);
       since = edge < o.lower ? o.lower : edge;
     } else {
       since = time;
-      const edge = timeOf(msOf(time) + windowMs);
+      const edge = farEdge !== undefined && farEdge > time ? farEdge : timeOf(msOf(time) + windowMs);
       until = edge > o.upper ? o.upper : edge;
     }
+    farEdge = undefined;
     const spanMs = msOf(until) - msOf(since);
     let rows = await store.queryAudit({ projects: o.projects, since, until, limit: o.windowRows });
     rowsRead += rows.length;
     if (rows.length >= o.windowRows) {
+      futureWindow = false;
       if (spanMs > 1) {
-        // Too dense: try a much shorter window at the same cursor. Every row of a window is read
-        // by the store even when it answers only windowRows of them, so one deep cut is cheaper
-        // than several shallow ones over the same dense stretch.
-        windowMs = clampWindow(spanMs / SHRINK);
-        futureWindow = false;
+        // Too dense. The rows that came back (the window's latest writes) hold at least half a
+        // window's rows up to the half-window-th of them, seen from the cursor.
+        const times = rows.filter(remaining).map((r) => r.time).sort();
+        const next = times.length < half ? undefined : desc ? times[times.length - half] : times[half - 1];
+        // Only a strictly shorter window is progress; otherwise cut deep (every row of a window
+        // is read, so one deep cut is cheaper than several shallow ones).
+        if (next !== undefined && (desc ? next > since : next < until)) farEdge = next;
+        else windowMs = clampWindow(spanMs / SHRINK);
         continue;
       }
       // A millisecond holding more rows than a window can: read all of it, whatever the cap says,
@@ -324,26 +370,33 @@ export async function scanAudit(store: Pick<Store, 'queryAudit'>, o: ScanOptions
       rows = await store.queryAudit({ projects: o.projects, since, until, limit: ALL_ROWS });
       rowsRead += rows.length;
     }
-    rows = rows.filter((r) => (desc ? r.time < time || (r.time === time && r.seq < seq) : r.time > time || (r.time === time && r.seq > seq)));
+    for (const r of rows) seqEdge = seqEdge === undefined ? r.seq : desc ? Math.min(seqEdge, r.seq) : Math.max(seqEdge, r.seq);
+    rows = rows.filter(remaining);
     rows.sort((a, b) => (a.time === b.time ? a.seq - b.seq : a.time < b.time ? -1 : 1));
     if (desc) rows.reverse();
     for (const row of rows) {
-      if (o.visit(row)) return { done: false, state: { time: row.time, seq: row.seq, windowMs }, rowsRead };
+      if (o.visit(row)) {
+        time = row.time;
+        seq = row.seq;
+        return { done: false, state: state(), rowsRead };
+      }
     }
-    // The whole window was seen: adapt its span to the density found, and move past it.
+    // The whole window was seen: move past it, and size the next one by the density found.
     const n = rows.length;
     // Aim for half a window's rows next time: grow up to 8× over sparse stretches, halve when dense.
-    if (!futureWindow) windowMs = clampWindow(windowMs * Math.min(8, Math.max(0.5, o.windowRows / 2 / Math.max(n, 1))));
+    if (!usedFuture) windowMs = clampWindow(Math.max(spanMs, 1) * Math.min(8, Math.max(0.5, o.windowRows / 2 / Math.max(n, 1))));
     futureWindow = false;
     progressed = true;
     if (desc) {
-      if (since <= o.lower) return { done: true, state: { time: since, seq: 0, windowMs }, rowsRead };
+      if (since <= o.lower) return { done: true, state: state(), rowsRead };
       time = since;
       seq = 0;
     } else {
-      if (until >= o.upper) return { done: true, state: { time: until, seq: Number.MAX_SAFE_INTEGER, windowMs }, rowsRead };
+      if (until >= o.upper) return { done: true, state: state(), rowsRead };
       time = until;
       seq = Number.MAX_SAFE_INTEGER;
     }
+    // Few rows here: look where the writes continue before growing blindly into a dense stretch.
+    if (n < o.windowRows / 4) farEdge = await peek();
   }
 }

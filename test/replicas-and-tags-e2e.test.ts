@@ -1,0 +1,148 @@
+/**
+ * Two `tollgate serve` replicas on one PostgreSQL database act as one service, and tag-only
+ * images are resolved through a real local registry when `--resolve-tags` is on (and denied,
+ * fail closed, when the registry is down).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSignaturePayload } from '../src/core/attestation/payload.js';
+import { opensslSign, readFixtureText } from './support/fixtures.js';
+import { startPostgres } from './support/postgres.js';
+import { pushTestImage, startRegistry, type TestRegistry } from './support/registry.js';
+import { startServer, type TestServer } from './support/server.js';
+
+const P = 'demo';
+const NOTE = `projects/${P}/notes/build-note`;
+const ATTESTOR = `projects/${P}/attestors/build`;
+const KEY_ID = 'urn:tollgate:test:build-key';
+
+async function ok(server: TestServer, method: string, path: string, body?: unknown) {
+  const r = await server.request(method, path, body);
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+async function setUp(server: TestServer) {
+  await ok(server, 'POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
+  await ok(server, 'POST', `/v1/projects/${P}/attestors?attestorId=build`, {
+    name: ATTESTOR,
+    userOwnedGrafeasNote: { noteReference: NOTE, publicKeys: [{ id: KEY_ID, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
+  });
+  await ok(server, 'PUT', `/v1/projects/${P}/policy`, {
+    defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: [ATTESTOR] },
+  });
+}
+
+async function attest(server: TestServer, image: string): Promise<string> {
+  const payload = createSignaturePayload(image);
+  if (!payload.ok) throw new Error(payload.error.message);
+  const sig = opensslSign('ECDSA_P256_SHA256', 'ECDSA_P256_SHA256', Buffer.from(payload.value));
+  const occ = await ok(server, 'POST', `/v1/projects/${P}/occurrences`, {
+    kind: 'ATTESTATION', noteName: NOTE, resourceUri: image,
+    attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: KEY_ID, signature: sig.toString('base64') }] },
+  });
+  return occ.name as string;
+}
+
+const allowed = async (server: TestServer, image: string) => {
+  const r = await server.request('POST', `/tollgate/v1/projects/${P}:evaluate`, { images: [image] });
+  if (r.status !== 200) throw new Error(JSON.stringify(r.body));
+  return r.body as { allowed: boolean; messages: string[] };
+};
+
+describe('two replicas on one PostgreSQL database', () => {
+  let pg: { url: string; stop(): Promise<void> };
+  let a: TestServer;
+  let b: TestServer;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    const env = { TOLLGATE_MASTER_KEY: randomBytes(32).toString('base64') };
+    a = await startServer({ database: pg.url, env });
+    b = await startServer({ database: pg.url, env, adminToken: a.adminToken });
+  }, 120_000);
+
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await pg?.stop();
+  });
+
+  it('only the first replica creates the bootstrap admin; the token works on both', async () => {
+    expect(a.output()).toContain('Admin token written');
+    expect(b.output()).not.toContain('Admin token written');
+    expect((await b.request('GET', `/v1/projects/${P}/policy`)).status).toBe(200);
+  });
+
+  it('a write through one is read through the other at once, and decisions agree within a second', async () => {
+    const A = a;
+    const B = b;
+    await setUp(A);
+    expect((await B.request('GET', `/v1/${ATTESTOR}`)).status).toBe(200);
+    const image = `us-docker.pkg.dev/${P}/apps/web@sha256:${'3e'.repeat(32)}`;
+    expect((await allowed(B, image)).allowed).toBe(false);
+    const occ = await attest(A, image);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await allowed(B, image)).allowed).toBe(true);
+    // A deletion through B reaches A's caches within a second.
+    expect((await allowed(A, image)).allowed).toBe(true);
+    expect((await B.request('DELETE', `/v1/${occ}`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await allowed(A, image)).allowed).toBe(false);
+    // KMS keys made through one replica sign through the other (same master key).
+    expect((await A.request('POST', `/v1/projects/${P}/locations/global/keyRings?keyRingId=r`, {})).status).toBe(200);
+    expect((await A.request('POST', `/v1/projects/${P}/locations/global/keyRings/r/cryptoKeys?cryptoKeyId=k`, { purpose: 'ASYMMETRIC_SIGN', versionTemplate: { algorithm: 'EC_SIGN_P256_SHA256' } })).status).toBe(200);
+    const signed = await B.request('POST', `/v1/projects/${P}/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1:asymmetricSign`, { digest: { sha256: Buffer.alloc(32, 1).toString('base64') } });
+    expect(signed.status).toBe(200);
+    // A revoked token stops working on every replica at once.
+    const created = await a.tollgate(['iam', 'principals', 'create', 'ci@example.com']);
+    expect(created.code).toBe(0);
+    const tok = (await a.tollgate(['iam', 'tokens', 'create', 'ci@example.com', '--format', 'json'])).stdout;
+    const { token, secret } = JSON.parse(tok) as { token: { name: string }; secret: string };
+    expect((await b.request('GET', `/v1/projects/${P}/policy`, undefined, secret)).status).toBe(403);
+    expect((await a.tollgate(['iam', 'tokens', 'revoke', token.name.split('/').pop() as string])).code).toBe(0);
+    expect((await b.request('GET', `/v1/projects/${P}/policy`, undefined, secret)).status).toBe(401);
+  }, 60_000);
+
+  it('a replica with another master key refuses to start', async () => {
+    await expect(startServer({ database: pg.url, env: { TOLLGATE_MASTER_KEY: randomBytes(32).toString('base64') } })).rejects.toThrow(/master key/i);
+  }, 60_000);
+});
+
+describe('--resolve-tags against a real registry', () => {
+  let registry: TestRegistry;
+  let server: TestServer;
+  let digestImage: string;
+  let tagImage: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const pushed = await pushTestImage(registry.host, 'team/app', 'v1');
+    tagImage = `${registry.host}/team/app:v1`;
+    digestImage = `${registry.host}/team/app@${pushed.digest}`;
+    server = await startServer({ args: ['--resolve-tags', '--insecure-registry', registry.host] });
+    await setUp(server);
+    await attest(server, digestImage);
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await registry?.stop();
+  });
+
+  it('evaluates the digest a tag resolves to, and refuses a tag that does not resolve', async () => {
+    expect((await allowed(server, tagImage)).allowed).toBe(true);
+    expect((await allowed(server, digestImage)).allowed).toBe(true);
+    const missing = await allowed(server, `${registry.host}/team/app:no-such-tag`);
+    expect(missing.allowed).toBe(false);
+    expect(missing.messages[0]).toMatch(/tag resolution failed/);
+  }, 60_000);
+
+  it('fails closed when the registry is down; digests need no registry at all', async () => {
+    await registry.stop();
+    const down = await allowed(server, `${registry.host}/team/app:v2`);
+    expect(down.allowed).toBe(false);
+    expect(down.messages[0]).toMatch(/tag resolution failed/);
+    expect((await allowed(server, digestImage)).allowed).toBe(true);
+  }, 60_000);
+});
