@@ -9,6 +9,7 @@ import { registerIam } from './commands/iam.js';
 import { registerProjects } from './commands/projects.js';
 import { registerK8s } from './commands/k8s.js';
 import { registerAudit } from './commands/audit.js';
+import { registerRun } from './commands/run.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerIam(program);
   registerAudit(program);
   registerK8s(program);
+  registerRun(program);
   // Sub-commands inherit exitOverride so usage errors reach main and exit 2, not commander's 1.
   for (const c of program.commands) c.exitOverride();
   for (const c of program.commands.flatMap((c) => c.commands)) c.exitOverride();

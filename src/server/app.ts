@@ -18,8 +18,11 @@ import { tollgateAdminRouter } from './api/tollgate-admin.js';
 import { tollgateProjectsRouter } from './api/tollgate-projects.js';
 import { unsupportedRouter } from './api/unsupported.js';
 import { evaluateRouter } from './api/evaluate.js';
+import { runRouter } from './api/run.js';
+import { cloudRunLogEntries } from './audit/cloudrun-log.js';
+import { createRunRuntime } from './run/index.js';
 import { loggingRouter } from './api/logging.js';
-import { DecisionAuditWriter, decisionLogEntry } from './audit/decision-log.js';
+import { DecisionAuditWriter } from './audit/decision-log.js';
 import { Router } from './http/router.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadDockerConfig } from './registry/credentials.js';
@@ -119,7 +122,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     iam,
     logger,
     recorder,
-    logEntries: (d, req, time, id) => [decisionLogEntry(d, req, time, id)],
+    logEntries: cloudRunLogEntries,
     ...(tags === undefined ? {} : { tags }),
     observe: (d, req, seconds) => {
       metrics.decisions.inc({ verdict: d.verdict.kind, source: req.source.kind, reason: firstReason(d) });
@@ -138,6 +141,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
       serviceUsageRouter(deps),
       loggingRouter(deps),
       evaluateRouter(deps, decisions),
+      runRouter(deps, { decisions, runtime: createRunRuntime(config.runRuntime), tags: tagResolver, publicUrl: url }),
       tollgateProjectsRouter(deps),
       tollgateAdminRouter(deps),
       unsupportedRouter(),

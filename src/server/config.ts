@@ -3,6 +3,7 @@
  * plain object so the rest of the server never reads the environment itself.
  */
 import { resolve } from 'node:path';
+import { parseRunRuntimeConfig, type RuntimeConfig } from './run/index.js';
 
 export interface ServerConfig {
   readonly dataDir: string;
@@ -31,12 +32,17 @@ export interface ServerConfig {
   readonly insecureRegistries: readonly string[];
   /** Where decision audit entries are also written as JSON lines: a file, `-` for stdout, or `off`. */
   readonly auditLog: string;
+  /** Where admitted Cloud Run-style revisions run: `none` (default) or an `exec` command. */
+  readonly runRuntime: RuntimeConfig;
 }
 
 export const DEFAULT_DATA_DIR = './tollgate-data';
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
 
 export interface ServeFlags {
+  runRuntime?: string;
+  runRuntimeExec?: string;
+  runRuntimeTimeout?: string;
   webhookListen?: string;
   webhookCert?: string;
   webhookKey?: string;
@@ -82,12 +88,19 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
   const registryConfig = flags.registryConfig ?? env['TOLLGATE_REGISTRY_CONFIG'];
   const insecureRegistries = flags.insecureRegistry ?? (env['TOLLGATE_INSECURE_REGISTRIES'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   const auditLog = flags.auditLog ?? env['TOLLGATE_AUDIT_LOG'] ?? '-';
+  let runRuntime: RuntimeConfig;
+  try {
+    runRuntime = parseRunRuntimeConfig({ runRuntime: flags.runRuntime, runRuntimeExec: flags.runRuntimeExec, runRuntimeTimeout: flags.runRuntimeTimeout }, env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   const optional = { webhookListen, webhookCert, webhookKey, webhookClientCa, metricsListen, registryConfig };
   return {
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
     resolveTags,
     insecureRegistries,
     auditLog,
+    runRuntime,
     dataDir,
     listenHost: host,
     listenPort: port,

@@ -26,6 +26,9 @@ export function registerServe(program: Command): void {
     .option('--resolve-tags', 'resolve tag-only images to digests through their registry before deciding (env TOLLGATE_RESOLVE_TAGS=true)')
     .option('--registry-config <file>', 'Docker config file with registry credentials (env TOLLGATE_REGISTRY_CONFIG)')
     .option('--insecure-registry <host:port...>', 'registries spoken to over plain HTTP (env TOLLGATE_INSECURE_REGISTRIES, comma-separated)')
+    .option('--run-runtime <kind>', 'where admitted Cloud Run-style revisions run: none or exec (env TOLLGATE_RUN_RUNTIME, default none)')
+    .option('--run-runtime-exec <cmd>', 'command run with each admitted revision as JSON on stdin; prints its URL (env TOLLGATE_RUN_RUNTIME_EXEC)')
+    .option('--run-runtime-timeout <seconds>', 'deadline for the exec runtime (env TOLLGATE_RUN_RUNTIME_TIMEOUT)')
     .option('--audit-log <target>', 'also write decision audit entries as JSON lines: - for stdout, a file, or off (env TOLLGATE_AUDIT_LOG, default -)')
     .action(async (flags: ServeFlags) => {
       let config;

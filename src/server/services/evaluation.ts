@@ -67,6 +67,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
   let system: Cached<CompiledPatterns> | undefined;
   const checks = new Map<string, AttestationCheck>();
+  // Attestation lookups per (note, digest), reused within the freshness window like every other row.
+  const occurrenceRows = new Map<string, Cached<StoredResource[]>>();
 
   const isFresh = <T>(c: Cached<T>): boolean => Date.now() - c.readAt < freshness;
   const versionOf = (r: StoredResource | undefined) => (r === undefined ? 'none' : `${r.version}@${r.updateTime}`);
@@ -145,7 +147,15 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   }
 
   async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
-    const rows = await listAttestationOccurrences(opts.store, a.noteReference, digest);
+    const rowsKey = `${a.noteReference}|${digest}`;
+    const cachedRows = occurrenceRows.get(rowsKey);
+    let rows: StoredResource[];
+    if (cachedRows !== undefined && isFresh(cachedRows)) rows = cachedRows.value;
+    else {
+      rows = await listAttestationOccurrences(opts.store, a.noteReference, digest);
+      if (occurrenceRows.size >= maxChecks) occurrenceRows.delete(occurrenceRows.keys().next().value as string);
+      occurrenceRows.set(rowsKey, { version: '', value: rows, readAt: Date.now() });
+    }
     const out: AttestationCheck[] = [];
     for (const row of rows) {
       const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;

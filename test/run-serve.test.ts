@@ -1,0 +1,61 @@
+/**
+ * Cloud Run-style deploys through the real `tollgate serve` (the standard harness) with the real
+ * gcloud: the signed example image deploys, an unsigned digest is refused with the reason, and
+ * breakglass deploys.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './support/fixtures.js';
+import { SIGNED_IMAGE, UNSIGNED_IMAGE, type Json } from './support/k8s.js';
+import { startServer, type TestServer } from './support/server.js';
+
+let server: TestServer;
+const P = 'demo';
+
+async function ok(method: string, path: string, body?: unknown) {
+  const r = await server.request(method, path, body);
+  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  const attestor = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'attestors', 'build-attestor.json'), 'utf8')) as Json;
+  const [occurrence] = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'occurrences', 'attestations.json'), 'utf8')) as Json[];
+  await ok('POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
+  await ok('POST', `/v1/projects/${P}/attestors?attestorId=build-attestor`, { name: attestor['name'], userOwnedGrafeasNote: { noteReference: attestor['userOwnedGrafeasNote'].noteReference, publicKeys: attestor['userOwnedGrafeasNote'].publicKeys } });
+  await ok('POST', `/v1/projects/${P}/occurrences`, { kind: 'ATTESTATION', noteName: occurrence?.['noteName'], resourceUri: occurrence?.['resourceUri'], attestation: occurrence?.['attestation'] });
+  await ok('PUT', `/v1/projects/${P}/policy`, {
+    defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const deploy = (name: string, image: string, ...extra: string[]) =>
+  server.gcloud(['run', 'deploy', name, `--image=${image}`, '--region=us-central1', '--platform=managed', '--port=8080', '--binary-authorization=default', ...extra]);
+
+describe('gcloud run deploy --binary-authorization=default against tollgate serve', () => {
+  it('deploys the signed image and refuses an unsigned one with the reason', async () => {
+    const signed = await deploy('web', SIGNED_IMAGE);
+    expect(signed.code, signed.stderr).toBe(0);
+    const url = await server.gcloud(['run', 'services', 'describe', 'web', '--region=us-central1', '--format=value(status.url)']);
+    expect(url.stdout.trim()).toBe(`${server.url}/run/projects/demo/locations/us-central1/services/web/`);
+    const unsigned = await deploy('web-unsigned', UNSIGNED_IMAGE);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain(UNSIGNED_IMAGE);
+    expect(unsigned.stderr).toContain('projects/demo/attestors/build-attestor');
+  }, 120_000);
+
+  it('breakglass deploys, and is audited', async () => {
+    const r = await deploy('web-glass', UNSIGNED_IMAGE, '--breakglass=INC-7 hotfix');
+    expect(r.code, r.stderr).toBe(0);
+    await new Promise((res) => setTimeout(res, 300));
+    const logs = await server.gcloud(['logging', 'read', 'resource.type="cloud_run_revision"\n"breakglass"', `--project=${P}`, '--format=json']);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toContain('INC-7 hotfix');
+  }, 120_000);
+});
