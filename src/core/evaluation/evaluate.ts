@@ -57,6 +57,11 @@ export function evaluate(
   const useSystem = systemPolicyEnabled(compiled.policy);
   const images = request.images.map((image) => evaluateImage(image, compiled, useSystem ? systemPolicy : undefined, selected, evidence));
 
+  return decisionFrom(request, images);
+}
+
+/** The deployment verdict from the images' verdicts (one enforced denial denies all), breakglass on top. */
+function decisionFrom(request: EvaluationRequest, images: ImageDecision[]): Decision {
   const denied = images.filter((i) => i.verdict === 'DENIED');
   const enforcedDenial = denied.some((i) => i.verdict === 'DENIED' && !i.dryRun);
   const natural: DeploymentVerdict = enforcedDenial ? { kind: 'DENIED' } : denied.length > 0 ? { kind: 'DRY_RUN' } : { kind: 'ALLOWED' };
@@ -64,7 +69,6 @@ export function evaluate(
   const verdict: DeploymentVerdict = breakglass !== undefined
     ? { kind: 'BREAKGLASS', justification: breakglass, wouldHaveBeen: natural.kind as 'ALLOWED' | 'DRY_RUN' | 'DENIED' }
     : natural;
-
   return {
     schemaVersion: DECISION_SCHEMA_VERSION,
     allowed: verdict.kind !== 'DENIED',
@@ -167,17 +171,7 @@ function checkAttestor(name: string, ref: ImageReference, image: string, evidenc
  * failed. Breakglass still allows (it is meant for exactly the moment the system is broken).
  */
 export function failedDecision(request: EvaluationRequest, message: string): Decision {
-  const images: ImageDecision[] = request.images.map((image) => ({ image, verdict: 'DENIED', reason: 'EVALUATION_FAILED', dryRun: false, message: `Image ${image} denied: ${message}` }));
-  const breakglass = request.context.breakglass;
-  const verdict: DeploymentVerdict = breakglass !== undefined ? { kind: 'BREAKGLASS', justification: breakglass, wouldHaveBeen: 'DENIED' } : { kind: 'DENIED' };
-  return {
-    schemaVersion: DECISION_SCHEMA_VERSION,
-    allowed: verdict.kind !== 'DENIED',
-    verdict,
-    context: request.context,
-    images,
-    messages: images.map((i) => (i.verdict === 'DENIED' ? i.message : '')),
-  };
+  return decisionFrom(request, request.images.map((image) => ({ image, verdict: 'DENIED', reason: 'EVALUATION_FAILED', dryRun: false, message: `Image ${image} denied: ${message}` })));
 }
 
 /** Which attestors and digests an evaluation will ask evidence about, so loaders fetch only those. */
