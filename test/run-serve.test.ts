@@ -58,4 +58,13 @@ describe('gcloud run deploy --binary-authorization=default against tollgate serv
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toContain('INC-7 hotfix');
   }, 120_000);
+
+  it('tollgate projects update --require-run-binary-authorization refuses unguarded services', async () => {
+    const set = await server.tollgate(['projects', 'update', P, '--require-run-binary-authorization']);
+    expect(set.code, set.stderr).toBe(0);
+    const r = await server.gcloud(['run', 'deploy', 'plain', `--image=${SIGNED_IMAGE}`, '--region=us-central1', '--platform=managed']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/requireRunBinaryAuthorization|require-run-binary-authorization/);
+    expect((await server.tollgate(['projects', 'update', P, '--require-run-binary-authorization=false'])).code).toBe(0);
+  }, 120_000);
 });
