@@ -145,6 +145,7 @@ describe.each([
   });
 
   it('two processes writing transactions at once lose nothing', async () => {
+    const mark = await a.changeMark();
     const writers = [startWriter(db!.url, 'p1', 60, 2), startWriter(db!.url, 'p2', 60, 2)];
     const exits = await Promise.all(writers.map((w) => w.exited));
     for (const exit of exits) {
@@ -153,5 +154,8 @@ describe.each([
     }
     const summary = await checkDurability(a, writers.flatMap((w) => w.acked), 0);
     expect(summary).toEqual({ count: 120, occurrences: 120, audit: 120 });
+    // The other processes' resource writes moved the change mark both stores here read.
+    expect(await a.changeMark()).not.toBe(mark);
+    expect(await b.changeMark()).toBe(await a.changeMark());
   });
 });

@@ -30,6 +30,7 @@ import type { AuditRecord, Json, JsonObject } from '../store/store.js';
 import {
   ACTIVITY_LOG_ID,
   AUDIT_LOG_TYPE,
+  auditDecision,
   BINAUTHZ_SERVICE,
   CLOUD_RUN_BREAKGLASS_ANNOTATION,
   CLOUD_RUN_METHOD,
@@ -262,7 +263,7 @@ export function cloudRunLogEntries(decision: Decision, request: DecideRequest, t
         ...(v.kind === 'BREAKGLASS' ? { breakglassJustification: v.justification, wouldHaveBeen: v.wouldHaveBeen } : {}),
         messages,
       },
-      metadata: { tollgateDecision: decision as unknown as JsonObject },
+      metadata: { tollgateDecision: auditDecision(decision) },
     },
   };
   return [run, { time, project: request.project, logId: ACTIVITY_LOG_ID, entry: binauthz }];

@@ -1,10 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { admissionSource, cloudRunSource, decisionRecord, denialMessage, IMAGE, PRINCIPAL, request, sampleDecision } from '../../../test/support/audit-samples.js';
+import type { Decision } from '../../core/evaluation/decision.js';
 import { matchesFilter, parseFilter } from '../logging/filter.js';
-import type { AuditRecord, JsonObject } from '../store/store.js';
+import type { AuditRecord, EncodedAuditRecord, JsonObject } from '../store/store.js';
 import {
   ACTIVITY_LOG_ID,
   CLOUD_RUN_BREAKGLASS_ANNOTATION,
+  auditDecision,
   DecisionAuditWriter,
   decisionLogEntry,
   EVALUATE_METHOD,
@@ -153,13 +155,13 @@ class FakeStore {
   readonly calls: { at: number; ids: string[] }[] = [];
   failures = 0;
   delayMs = 0;
-  async appendAudit(records: readonly AuditRecord[]): Promise<void> {
+  async appendAudit(records: readonly (AuditRecord | EncodedAuditRecord)[]): Promise<void> {
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failures > 0) {
       this.failures--;
       throw new Error('database is locked');
     }
-    this.calls.push({ at: performance.now(), ids: records.map((r) => String(r.entry['insertId'])) });
+    this.calls.push({ at: performance.now(), ids: records.map((r) => String(('entryJson' in r ? (JSON.parse(r.entryJson) as JsonObject) : r.entry)['insertId'])) });
   }
 }
 
@@ -252,5 +254,43 @@ describe('DecisionAuditWriter', () => {
     expect(failures.map((f) => [f.kind, [...f.insertIds]])).toEqual([['overflow', ['c']]]);
     await writer.flush();
     expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b']]);
+  });
+});
+
+describe('auditDecision: the decision as an entry stores it', () => {
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  const image = `us-docker.pkg.dev/demo/apps/web@${digest}`;
+  const verified = { result: 'VERIFIED' as const, occurrence: 'projects/demo/occurrences/o1', resourceUri: image, keyId: 'k1' };
+  const rule = { type: 'default' as const, evaluationMode: 'REQUIRE_ATTESTATION' as const, enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' as const };
+  const base = { schemaVersion: 'tollgate.dev/decision/v1' as const, context: { platform: 'gke' as const }, messages: [] };
+
+  it('leaves out what an allowed image repeats, and nothing else', () => {
+    const decision = {
+      ...base,
+      allowed: true,
+      verdict: { kind: 'ALLOWED' as const },
+      images: [{ image, normalized: image, digest, verdict: 'ALLOWED' as const, reason: 'ATTESTED' as const, rule, attestors: [{ attestor: 'projects/demo/attestors/a', satisfied: true as const, verifiedBy: { occurrence: verified.occurrence, keyId: 'k1' }, attestations: [verified] }] }],
+    };
+    const stored = auditDecision(decision as unknown as Decision);
+    expect(stored['images']).toEqual([{ image, verdict: 'ALLOWED', reason: 'ATTESTED', rule, attestors: [{ attestor: 'projects/demo/attestors/a', satisfied: true, verifiedBy: { occurrence: verified.occurrence, keyId: 'k1' } }] }]);
+    expect(JSON.stringify(stored).length).toBeLessThan(JSON.stringify(decision).length * 0.7);
+    expect({ ...stored, images: undefined }).toEqual({ ...decision, images: undefined });
+  });
+
+  it('keeps a short name\'s normalized form, rejected attempts beside a verified one, and denials whole', () => {
+    const rejected = { result: 'REJECTED' as const, occurrence: 'projects/demo/occurrences/o2', resourceUri: image, code: 'BAD_SIGNATURE', message: 'bad' };
+    const short = `web@${digest}`;
+    const decision = {
+      ...base,
+      allowed: false,
+      verdict: { kind: 'DENIED' as const },
+      images: [
+        { image: short, normalized: `docker.io/library/web@${digest}`, digest, verdict: 'ALLOWED' as const, reason: 'ATTESTED' as const, rule, attestors: [{ attestor: 'projects/demo/attestors/a', satisfied: true as const, verifiedBy: { occurrence: verified.occurrence, keyId: 'k1' }, attestations: [rejected, verified] }] },
+        { image, normalized: image, digest, verdict: 'DENIED' as const, reason: 'NOT_ATTESTED' as const, rule, dryRun: false, message: 'denied', attestors: [{ attestor: 'projects/demo/attestors/a', satisfied: false as const, reason: 'NO_VALID_ATTESTATIONS', message: 'no', attestations: [rejected] }] },
+      ],
+    };
+    const stored = auditDecision(decision as unknown as Decision) as unknown as { images: Record<string, unknown>[] };
+    expect(stored.images[0]).toMatchObject({ normalized: `docker.io/library/web@${digest}`, attestors: [{ attestations: [rejected, verified] }] });
+    expect(stored.images[1]).toEqual({ image, verdict: 'DENIED', reason: 'NOT_ATTESTED', rule, dryRun: false, message: 'denied', attestors: decision.images[1]!.attestors });
   });
 });

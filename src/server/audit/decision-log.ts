@@ -19,7 +19,7 @@
 import type { Decision } from '../../core/evaluation/decision.js';
 import type { Logger } from '../log.js';
 import type { DecideRequest } from '../services/decision-service.js';
-import type { AuditRecord, JsonObject, StoreOps } from '../store/store.js';
+import type { AuditRecord, EncodedAuditRecord, JsonObject, StoreOps } from '../store/store.js';
 
 export const AUDIT_LOG_TYPE = 'type.googleapis.com/google.cloud.audit.AuditLog';
 export const ACTIVITY_LOG_ID = 'cloudaudit.googleapis.com/activity';
@@ -81,9 +81,29 @@ function overriddenResult(decision: Decision): string | undefined {
   return overrode && messages.length > 0 ? messages.join('\n') : undefined;
 }
 
-/** The decision as JSON: it is plain data already (the store serializes it once, on write). */
-function decisionJson(decision: Decision): JsonObject {
-  return decision as unknown as JsonObject;
+/**
+ * The decision as it is stored in an entry: the decision schema with what an allowed image
+ * repeats left out — `normalized` and `digest` when the image as written already says them, and
+ * a satisfied attestor's `attestations` when they are only the verified one `verifiedBy` names.
+ * Every rejected attempt and every denial is kept whole. Entries are written for every decision,
+ * so this keeps them at about half the size (less to serialize, store and scan).
+ */
+export function auditDecision(decision: Decision): JsonObject {
+  const images = decision.images.map((i) => {
+    const { normalized, digest, ...rest } = i;
+    const out: Record<string, unknown> = rest;
+    if (normalized !== undefined && normalized !== i.image) out['normalized'] = normalized;
+    if (digest !== undefined && !i.image.endsWith(`@${digest}`)) out['digest'] = digest;
+    if ('attestors' in i && i.attestors !== undefined) {
+      out['attestors'] = i.attestors.map((a) => {
+        if (!a.satisfied || a.attestations.some((t) => t.result !== 'VERIFIED') || a.attestations.length > 1) return a;
+        const { attestations: _verified, ...short } = a;
+        return short;
+      });
+    }
+    return out;
+  });
+  return { ...decision, images } as unknown as JsonObject;
 }
 
 /** Builds the audit record of one decision. Pure: time and insertId come from the caller. */
@@ -137,7 +157,7 @@ function admissionEntry(decision: Decision, request: DecideRequest, source: Sour
       // google.rpc.Status: 7 is PERMISSION_DENIED.
       status: denied ? { code: 7, message } : {},
       response,
-      metadata: { admissionReviewUid: source.uid, cluster: source.cluster, tollgateDecision: decisionJson(decision) },
+      metadata: { admissionReviewUid: source.uid, cluster: source.cluster, tollgateDecision: auditDecision(decision) },
     },
   };
   return { time, project: request.project, logId: ACTIVITY_LOG_ID, entry };
@@ -162,7 +182,7 @@ function evaluationEntry(decision: Decision, request: DecideRequest, source: Sou
       status: {},
       request: { images: [...request.images], context: request.context as unknown as JsonObject },
       response: { allowed: decision.allowed, verdict: decision.verdict.kind, messages: denialMessages(decision) },
-      metadata: { tollgateDecision: decisionJson(decision) },
+      metadata: { tollgateDecision: auditDecision(decision) },
     },
   };
   return { time, project: request.project, logId: ACTIVITY_LOG_ID, entry };
@@ -181,7 +201,7 @@ function cloudRunEntry(decision: Decision, request: DecideRequest, source: Sourc
     resourceName: `namespaces/${request.project}/revisions/${source.revision}`,
     authenticationInfo: { principalEmail: source.principal.email },
     status: {},
-    metadata: { tollgateDecision: decisionJson(decision) },
+    metadata: { tollgateDecision: auditDecision(decision) },
   };
   if (v.kind === 'DENIED') {
     protoPayload['status'] = { code: 7, message: `${unauthorized}${details}` };
@@ -226,7 +246,7 @@ export interface DecisionAuditWriterOptions {
   readonly windowMs?: number;
   /** Entries buffered at most; more are reported lost (overflow) rather than held without limit. */
   readonly maxBuffered?: number;
-  /** Entries per appendAudit call (one INSERT statement). */
+  /** Entries per appendAudit call (one transaction); a larger buffer is written in several, with a pause for other work between them. */
   readonly maxBatch?: number;
   /** Pause before the one retry of a failed write. */
   readonly retryDelayMs?: number;
@@ -238,7 +258,9 @@ export interface DecisionAuditWriterOptions {
 }
 
 interface Pending {
-  readonly record: AuditRecord;
+  /** Serialized when recorded: the buffer holds one string per entry, not an object graph that lives for up to 100 ms. */
+  readonly record: EncodedAuditRecord;
+  readonly insertId: string;
   readonly done: (written: boolean, error?: unknown) => void;
 }
 
@@ -267,7 +289,7 @@ export class DecisionAuditWriter {
   constructor(private readonly options: DecisionAuditWriterOptions) {
     this.windowMs = Math.min(Math.max(options.windowMs ?? 100, 0), 100);
     this.maxBuffered = options.maxBuffered ?? 100_000;
-    this.maxBatch = options.maxBatch ?? 1000;
+    this.maxBatch = options.maxBatch ?? 250;
     this.retryDelayMs = options.retryDelayMs ?? 20;
   }
 
@@ -282,9 +304,11 @@ export class DecisionAuditWriter {
       this.report({ kind: 'overflow', count: 1, insertIds: [insertIdOf(record)], error: new Error(`more than ${this.maxBuffered} audit entries waiting to be written`) });
       return Promise.resolve();
     }
+    const encoded: EncodedAuditRecord = { time: record.time, project: record.project, logId: record.logId, entryJson: JSON.stringify(record.entry) };
     return new Promise<void>((resolve, reject) => {
       this.buffer.push({
-        record,
+        record: encoded,
+        insertId: insertIdOf(record),
         done: (written, error) => {
           if (written || !durable) resolve();
           else reject(error instanceof Error ? error : new Error(`audit entry not committed: ${String(error)}`));
@@ -320,6 +344,9 @@ export class DecisionAuditWriter {
 
   private async write(batch: readonly Pending[]): Promise<void> {
     for (let i = 0; i < batch.length; i += this.maxBatch) {
+      // On SQLite a write runs on the event loop: let the reviews that arrived meanwhile be answered
+      // between chunks instead of waiting behind the whole buffer.
+      if (i > 0) await new Promise((r) => setImmediate(r));
       const chunk = batch.slice(i, i + this.maxBatch);
       const records = chunk.map((p) => p.record);
       let error: unknown;
@@ -331,12 +358,12 @@ export class DecisionAuditWriter {
           written = true;
         } catch (e) {
           error = e;
-          this.report({ kind: attempt === 0 ? 'retrying' : 'lost', count: records.length, insertIds: records.map(insertIdOf), error: e });
+          this.report({ kind: attempt === 0 ? 'retrying' : 'lost', count: records.length, insertIds: chunk.map((p) => p.insertId), error: e });
         }
       }
       if (written && this.options.lineSink !== undefined) {
         try {
-          this.options.lineSink(records.map((r) => `${JSON.stringify(r.entry)}\n`).join(''));
+          this.options.lineSink(records.map((r) => `${r.entryJson}\n`).join(''));
         } catch (e) {
           this.options.logger?.error('audit line sink failed', { error: e instanceof Error ? e.message : String(e) });
         }

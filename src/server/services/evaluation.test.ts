@@ -17,7 +17,9 @@ afterEach(async () => {
   for (const s of stores.splice(0)) await s.close();
 });
 
-async function setup(failOn?: 'get' | 'list') {
+type Op = 'get' | 'list' | 'changeMark';
+
+async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
   const store = await openStore(join(mkdtempSync(join(tmpdir(), 'tollgate-eval-')), 'db.sqlite'));
   stores.push(store);
   await bootstrapAdminToken(store);
@@ -31,19 +33,24 @@ async function setup(failOn?: 'get' | 'list') {
     body: { name: 'projects/demo/attestors/a', userOwnedGrafeasNote: { noteReference: 'projects/demo/notes/n', publicKeys: [{ id: 'k', pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] } },
   });
   // A store whose reads start failing: the real store, with one operation broken on demand.
+  // It also counts the reads the decision service makes.
   const broken = { on: false };
+  const reads: Record<Op, number> = { get: 0, list: 0, changeMark: 0 };
   const faulty: Store = new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if (prop === failOn && typeof value === 'function') {
-        return (...args: unknown[]) => (broken.on ? Promise.reject(new Error('disk I/O error')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+      if ((prop === 'get' || prop === 'list' || prop === 'changeMark') && typeof value === 'function') {
+        return (...args: unknown[]) => {
+          reads[prop]++;
+          return broken.on && failOn.includes(prop) ? Promise.reject(new Error('disk I/O error')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
   const recorder = new DecisionAuditWriter({ store });
-  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs: 0 });
-  return { store, service, broken, recorder };
+  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs });
+  return { store, service, broken, recorder, reads };
 }
 
 const request = (images: string[], breakglass?: string): DecideRequest => ({
@@ -57,7 +64,7 @@ const IMAGE = `gcr.io/demo/app@sha256:${'1a'.repeat(32)}`;
 
 describe('the decision service fails closed', () => {
   it('denies with EVALUATION_FAILED, naming the failure, when the store cannot be read', async () => {
-    const { service, broken } = await setup('get');
+    const { service, broken } = await setup(['get', 'changeMark']);
     const before = await service.decide(request([IMAGE]));
     expect(before.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'NOT_ATTESTED' });
     broken.on = true;
@@ -68,14 +75,14 @@ describe('the decision service fails closed', () => {
   });
 
   it('denies when listing attestations fails, too', async () => {
-    const { service, broken } = await setup('list');
+    const { service, broken } = await setup(['list']);
     broken.on = true;
     const d = await service.decide(request([IMAGE]));
     expect(d.images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
   });
 
   it('still honours breakglass, and commits its audit entry before answering', async () => {
-    const { service, broken, store } = await setup('get');
+    const { service, broken, store } = await setup(['get', 'changeMark']);
     broken.on = true;
     const d = await service.decide(request([IMAGE], 'INC-9: store outage'));
     expect(d.verdict).toEqual({ kind: 'BREAKGLASS', justification: 'INC-9: store outage', wouldHaveBeen: 'DENIED' });
@@ -88,5 +95,42 @@ describe('the decision service fails closed', () => {
     const d = await service.decide({ ...request([IMAGE]), project: 'unknown' });
     expect(d.images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
     expect(d.messages[0]).toContain('project unknown does not exist');
+  });
+});
+
+describe('the decision service caches what the store holds', () => {
+  it('reads nothing but the change mark while nothing changed, and sees a change at once when the window is 0', async () => {
+    const { service, store, reads } = await setup();
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    const after1 = { ...reads };
+    expect(after1.get).toBeGreaterThan(0);
+    expect(after1.list).toBeGreaterThan(0);
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    expect(reads).toEqual({ ...after1, changeMark: after1.changeMark + 1 });
+
+    const policy = await store.get('policy', 'projects/demo/policy');
+    await store.update('policy', 'projects/demo/policy', { body: { ...policy!.body, defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ALWAYS_ALLOW' });
+  });
+
+  it('within the freshness window it neither reads the store nor sees a change; after it, it does', async () => {
+    const { service, store, reads } = await setup([], 300);
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    const marks = reads.changeMark;
+    await store.update('policy', 'projects/demo/policy', { body: { defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    expect(reads.changeMark).toBe(marks);
+    await new Promise((r) => setTimeout(r, 320));
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'ALWAYS_ALLOW' });
+    expect(reads.changeMark).toBe(marks + 1);
+  });
+
+  it('fails closed when the change mark cannot be read', async () => {
+    const { service, broken } = await setup(['changeMark']);
+    await service.decide(request([IMAGE]));
+    broken.on = true;
+    const d = await service.decide(request([IMAGE]));
+    expect(d.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'EVALUATION_FAILED' });
+    expect(d.messages[0]).toContain('disk I/O error');
   });
 });

@@ -1,8 +1,11 @@
 /**
- * The decision service: store → core → audit. Parsed policies, attestors and verified
- * signatures are cached by the version of the row they came from, and rows are re-read at most
- * `freshnessMs` apart, so a change made through any replica takes effect everywhere within that
- * window (the verified-signature cache included: a removed key changes the attestor's version).
+ * The decision service: store → core → audit. Parsed policies, attestors, attestation rows and
+ * verified signatures are cached. The store's change mark (it moves on every committed resource
+ * write, through any replica) is read at most `freshnessMs` apart; while it stands still every
+ * cached value is current and a decision reads nothing from the store. When it moves, each cached
+ * row is read again on its next use and its parsed form kept if its version did not change. So a
+ * change made through any replica takes effect everywhere within that window (the
+ * verified-signature cache included: a removed key changes the attestor's version).
  */
 import { randomUUID } from 'node:crypto';
 import { parseAttestor } from '../../core/attestation/attestor.js';
@@ -55,7 +58,8 @@ export interface DecisionServiceOptions {
 interface Cached<T> {
   readonly version: string;
   readonly value: T;
-  readonly readAt: number;
+  /** The cache epoch the row was read in: current while it equals the service's epoch. */
+  readonly epoch: number;
 }
 
 export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
@@ -66,54 +70,89 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const policies = new Map<string, Cached<CompiledPolicy>>();
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
   let system: Cached<CompiledPatterns> | undefined;
+  // Verified signatures per (occurrence version, attestor version): never verified twice.
   const checks = new Map<string, AttestationCheck>();
-  // Attestation lookups per (note, digest), reused within the freshness window like every other row.
-  const occurrenceRows = new Map<string, Cached<StoredResource[]>>();
+  // The checks found for (attestor version, digest) in an epoch: the one indexed lookup per image
+  // is made again only when the store changed. Holds results, not rows, to keep memory small.
+  const checkLists = new Map<string, Cached<AttestationCheck[]>>();
+  const decisions = new Map<string, Cached<Decision>>();
+  const maxDecisions = 10_000;
 
-  const isFresh = <T>(c: Cached<T>): boolean => Date.now() - c.readAt < freshness;
+  // The epoch advances whenever the store's change mark moves; entries of an older epoch are
+  // checked against the store again before use.
+  let epoch = 0;
+  let mark: { value: string; readAt: number } | undefined;
+  let markRead: { pending: Promise<void>; startedAt: number } | undefined;
+
+  /** Reads the change mark when the last read is older than the freshness window. */
+  async function syncWithStore(): Promise<void> {
+    const t = Date.now();
+    if (mark !== undefined && t - mark.readAt < freshness) return;
+    // Decisions arriving together share one read, as long as it started within the window.
+    if (markRead !== undefined && t - markRead.startedAt < freshness) return markRead.pending;
+    const read = {
+      startedAt: t,
+      pending: opts.store.changeMark().then(
+        (value) => {
+          if (mark === undefined || mark.value !== value) epoch++;
+          mark = { value, readAt: t };
+        },
+      ).finally(() => {
+        if (markRead === read) markRead = undefined;
+      }),
+    };
+    markRead = read;
+    return read.pending;
+  }
+
+  const isFresh = <T>(c: Cached<T>): boolean => c.epoch === epoch;
   const versionOf = (r: StoredResource | undefined) => (r === undefined ? 'none' : `${r.version}@${r.updateTime}`);
 
   async function project(id: string): Promise<Project | undefined> {
     const c = projects.get(id);
     if (c !== undefined && isFresh(c)) return c.value;
+    const e = epoch;
     const p = await getProject(opts.store, id);
-    projects.set(id, { version: p?.projectNumber ?? 'none', value: p, readAt: Date.now() });
+    projects.set(id, { version: p?.projectNumber ?? 'none', value: p, epoch: e });
     return p;
   }
 
   async function policy(projectId: string): Promise<CompiledPolicy> {
     const c = policies.get(projectId);
     if (c !== undefined && isFresh(c)) return c.value;
+    const e = epoch;
     const row = await opts.store.get('policy', `projects/${projectId}/policy`);
     const version = versionOf(row);
     if (c !== undefined && c.version === version) {
-      policies.set(projectId, { ...c, readAt: Date.now() });
+      policies.set(projectId, { ...c, epoch: e });
       return c.value;
     }
     const parsed = row === undefined ? { ok: true as const, value: defaultPolicy(projectId) } : parsePolicyObject(stripOutputOnly(row.body));
     if (!parsed.ok) throw new Error(`the stored policy of ${projectId} is invalid: ${parsed.error.map((p) => p.message).join('; ')}`);
     const compiled = compilePolicy(parsed.value);
     if (!compiled.ok) throw new Error(`the stored policy of ${projectId} has invalid patterns: ${compiled.error.map((p) => p.message).join('; ')}`);
-    policies.set(projectId, { version, value: compiled.value, readAt: Date.now() });
+    policies.set(projectId, { version, value: compiled.value, epoch: e });
     return compiled.value;
   }
 
   async function systemPatterns(): Promise<CompiledPatterns> {
     if (system !== undefined && isFresh(system)) return system.value;
+    const e = epoch;
     const patterns = await loadSystemPolicyPatterns(opts.store);
     const compiled = compilePatterns(patterns);
     if (!compiled.ok) throw new Error(`the system policy has invalid patterns: ${compiled.error.map((p) => p.message).join('; ')}`);
-    system = { version: patterns.join('\n'), value: compiled.value, readAt: Date.now() };
+    system = { version: patterns.join('\n'), value: compiled.value, epoch: e };
     return compiled.value;
   }
 
   async function attestor(name: string): Promise<{ attestor: Attestor; version: string } | { error: string }> {
     const c = attestors.get(name);
     if (c !== undefined && isFresh(c)) return 'attestor' in c.value ? { attestor: c.value.attestor, version: c.version } : c.value;
+    const e = epoch;
     const row = await opts.store.get('attestor', name);
     const version = versionOf(row);
     if (c !== undefined && c.version === version) {
-      attestors.set(name, { ...c, readAt: Date.now() });
+      attestors.set(name, { ...c, epoch: e });
       return 'attestor' in c.value ? { attestor: c.value.attestor, version } : c.value;
     }
     let value: { attestor: Attestor } | { error: string };
@@ -122,7 +161,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       const parsed = await parseAttestor(row.body);
       value = parsed.ok ? { attestor: parsed.value } : { error: `attestor ${name} is invalid: ${parsed.error.map((p) => p.message).join('; ')}` };
     }
-    attestors.set(name, { version, value, readAt: Date.now() });
+    attestors.set(name, { version, value, epoch: e });
     return 'attestor' in value ? { attestor: value.attestor, version } : value;
   }
 
@@ -147,15 +186,11 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   }
 
   async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
-    const rowsKey = `${a.noteReference}|${digest}`;
-    const cachedRows = occurrenceRows.get(rowsKey);
-    let rows: StoredResource[];
-    if (cachedRows !== undefined && isFresh(cachedRows)) rows = cachedRows.value;
-    else {
-      rows = await listAttestationOccurrences(opts.store, a.noteReference, digest);
-      if (occurrenceRows.size >= maxChecks) occurrenceRows.delete(occurrenceRows.keys().next().value as string);
-      occurrenceRows.set(rowsKey, { version: '', value: rows, readAt: Date.now() });
-    }
+    const listKey = `${a.name}#${attestorVersion}|${digest}`;
+    const cached = checkLists.get(listKey);
+    if (cached !== undefined && isFresh(cached)) return cached.value;
+    const e = epoch;
+    const rows = await listAttestationOccurrences(opts.store, a.noteReference, digest);
     const out: AttestationCheck[] = [];
     for (const row of rows) {
       const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;
@@ -169,6 +204,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       }
       out.push(check);
     }
+    if (checkLists.size >= maxChecks) checkLists.delete(checkLists.keys().next().value as string);
+    checkLists.set(listKey, { version: '', value: out, epoch: e });
     return out;
   }
 
@@ -199,12 +236,22 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   }
 
   async function decideUnlogged(request: DecideRequest, evaluation: EvaluationRequest): Promise<Decision> {
+    await syncWithStore();
+    // The same images in the same context against an unchanged store get the same decision
+    // (decisions are immutable data): the API server sends the same pod spec many times.
+    const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
+    const memo = decisions.get(memoKey);
+    if (memo !== undefined && isFresh(memo)) return memo.value;
+    const e = epoch;
     const deployer = await project(request.project);
     if (deployer === undefined) return failedDecision(evaluation, `project ${request.project} does not exist in Tollgate`);
     const compiled = await policy(request.project);
     const sys = await systemPatterns();
     const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
-    return evaluate(compiled, sys, evaluation, evidence);
+    const decision = evaluate(compiled, sys, evaluation, evidence);
+    if (decisions.size >= maxDecisions) decisions.delete(decisions.keys().next().value as string);
+    decisions.set(memoKey, { version: '', value: decision, epoch: e });
+    return decision;
   }
 
   return {

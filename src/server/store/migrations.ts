@@ -64,6 +64,44 @@ const MIGRATIONS: readonly Migration[] = [
       await sql`alter table meta alter column key type text collate "C"`.execute(db);
     },
   },
+  {
+    // A counter that every committed change to `resources` moves, whoever made it (this process,
+    // another replica, another process on the SQLite file): Store.changeMark reads it, so caches
+    // of resources know when to drop what they hold. Triggers keep it in the writing transaction,
+    // so it moves exactly when the change commits, and not at all when it rolls back.
+    id: '0003_resource_change_mark',
+    async up(db, dialect) {
+      await sql`create table resource_changes (
+        id integer primary key check (id = 1),
+        n ${sql.raw(dialect === 'postgres' ? 'bigint' : 'integer')} not null
+      )`.execute(db);
+      await sql`insert into resource_changes (id, n) values (1, 0)`.execute(db);
+      if (dialect === 'sqlite') {
+        // SQLite has row triggers only; a row update in SQLite costs next to nothing.
+        for (const event of ['insert', 'update', 'delete'] as const) {
+          await sql`create trigger ${sql.raw(`resources_changed_${event}`)} after ${sql.raw(event)} on resources
+            begin update resource_changes set n = n + 1 where id = 1; end`.execute(db);
+        }
+        return;
+      }
+      await sql`create function tollgate_resources_changed() returns trigger language plpgsql as $$
+        begin
+          update resource_changes set n = n + 1 where id = 1;
+          return null;
+        end
+      $$`.execute(db);
+      // One statement-level trigger, BEFORE rather than AFTER: every transaction that writes
+      // resources then locks the counter row before it locks any resource row. One lock order for
+      // all writers: two transactions writing overlapping resources (in any order) queue on the
+      // counter instead of deadlocking on it (AFTER would take it last, after resource rows the
+      // other holds). The price: resource-writing transactions commit one at a time, and a
+      // statement that changes no row (a create that exists, a stale update) still moves the
+      // mark, which only costs a cache refill.
+      await sql`create trigger resources_changed
+        before insert or update or delete on resources
+        for each statement execute function tollgate_resources_changed()`.execute(db);
+    },
+  },
 ];
 
 /**

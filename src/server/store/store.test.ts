@@ -15,6 +15,7 @@ import {
   StoreNotFound,
   StoreVersionConflict,
   type AuditRecord,
+  type EncodedAuditRecord,
   type JsonObject,
   type Store,
   type StoreOps,
@@ -82,6 +83,21 @@ async function appliedMigrations(dialect: string, url: string): Promise<string[]
   const db = new Database(url, { readonly: true });
   try {
     return (db.prepare(text).all() as { id: string }[]).map((r) => r.id);
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs statements on the database with the driver directly: another program, not a store. */
+async function execDirect(dialect: string, url: string, statements: readonly string[]): Promise<void> {
+  if (dialect === 'postgres') {
+    for (const text of statements) await pgQuery(url, text);
+    return;
+  }
+  const db = new Database(url);
+  try {
+    db.pragma('busy_timeout = 5000');
+    for (const text of statements) db.prepare(text).run();
   } finally {
     db.close();
   }
@@ -423,6 +439,225 @@ describe.each([
     await expect(store.appendAudit([{ time: 'yesterday', project: p, logId: 'x', entry: {} }])).rejects.toThrow(TypeError);
     await expect(store.queryAudit({ since: '2024-05-01', limit: 1 })).rejects.toThrow(TypeError);
     expect(await store.queryAudit({ projects: [p], limit: 10 })).toHaveLength(3);
+  });
+
+  it('moves the change mark on every committed resource write, and on nothing else', async () => {
+    const p = project();
+    const name = `${p}/notes/n`;
+    let mark = await store.changeMark();
+    expect(mark).toMatch(/^\d+$/);
+    /** Whether the mark moved since the last look. */
+    const moved = async (): Promise<boolean> => {
+      const next = await store.changeMark();
+      const changed = next !== mark;
+      mark = next;
+      return changed;
+    };
+    expect(await moved()).toBe(false);
+
+    await store.create({ kind: 'note', name, parent: p, body: { v: 1 } });
+    expect(await moved()).toBe(true);
+    await store.update('note', name, { body: { v: 2 }, expectVersion: 1 });
+    expect(await moved()).toBe(true);
+    await store.update('note', name, { body: { v: 3 }, k1: 'k' });
+    expect(await moved()).toBe(true);
+
+    // Reads, audit and meta are not resources.
+    await store.get('note', name);
+    await store.list('note', { parent: p, limit: 10 });
+    await store.appendAudit([{ time: nowTimestamp(), project: p, logId: 'x', entry: {} }]);
+    await store.appendAudit([{ time: nowTimestamp(), project: p, logId: 'x', entryJson: '{}' }]);
+    await store.queryAudit({ projects: [p], limit: 10 });
+    await store.setMeta(`${p}/meta`, 'v');
+    await store.getMeta(`${p}/meta`);
+    await store.ping();
+    await store.transaction(async (tx) => {
+      await tx.get('note', name);
+      await tx.appendAudit([{ time: nowTimestamp(), project: p, logId: 'x', entry: {} }]);
+      await tx.setMeta(`${p}/meta`, 'w');
+    });
+    expect(await moved()).toBe(false);
+
+    // A committed transaction moves it.
+    await store.transaction(async (tx) => {
+      await tx.create({ kind: 'note', name: `${p}/notes/2`, parent: p, body: {} });
+      await tx.update('note', name, { body: { v: 4 } });
+    });
+    expect(await moved()).toBe(true);
+
+    // A rolled-back one does not, whatever it wrote.
+    const rolledBack = await store
+      .transaction(async (tx) => {
+        await tx.create({ kind: 'note', name: `${p}/notes/3`, parent: p, body: {} });
+        await tx.update('note', name, { body: { v: 'rolled back' } });
+        await tx.delete('note', `${p}/notes/2`);
+        throw new Error('roll back');
+      })
+      .catch((e: unknown) => e);
+    expect(rolledBack).toMatchObject({ message: 'roll back' });
+    expect(await moved()).toBe(false);
+    // Nor does one that fails part way on a store error.
+    const failed = await store
+      .transaction(async (tx) => {
+        await tx.update('note', name, { body: { v: 'failed' } });
+        await tx.create({ kind: 'note', name: `${p}/notes/2`, parent: p, body: {} });
+      })
+      .catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(StoreAlreadyExists);
+    expect(await moved()).toBe(false);
+    expect(await store.get('note', name)).toMatchObject({ body: { v: 4 } });
+
+    expect(await store.delete('note', `${p}/notes/2`)).toBe(true);
+    expect(await moved()).toBe(true);
+    // Marks are per database, not per store object: reading again is stable.
+    expect(await store.changeMark()).toBe(mark);
+  });
+
+  it('moves the change mark for changes made through another store or directly on the database', async () => {
+    const p = project();
+    const other = await openStore(db!.url);
+    try {
+      const mark = await store.changeMark();
+      expect(await other.changeMark()).toBe(mark);
+      await other.create({ kind: 'attestor', name: `${p}/attestors/a`, parent: p, body: {} });
+      const afterCreate = await store.changeMark();
+      expect(afterCreate).not.toBe(mark);
+      expect(await other.changeMark()).toBe(afterCreate);
+
+      await other.transaction(async (tx) => {
+        await tx.update('attestor', `${p}/attestors/a`, { body: { v: 2 } });
+      });
+      const afterTx = await store.changeMark();
+      expect(afterTx).not.toBe(afterCreate);
+
+      await other.transaction(async (tx) => {
+        await tx.delete('attestor', `${p}/attestors/a`);
+        throw new Error('roll back');
+      }).catch(() => undefined);
+      expect(await store.changeMark()).toBe(afterTx);
+    } finally {
+      await other.close();
+    }
+
+    // Another program writing the table with the driver (no store at all) moves it too.
+    const before = await store.changeMark();
+    await execDirect(dialect, db!.url, [`update resources set version = version + 1 where kind = 'attestor' and name = '${p}/attestors/a'`]);
+    expect(await store.changeMark()).not.toBe(before);
+  });
+
+  it('adds the change mark to a database created before it existed, on open', async () => {
+    const fresh = await db!.fresh();
+    const first = await openStore(fresh);
+    await first.create({ kind: 'note', name: 'projects/old/notes/kept', parent: 'projects/old', body: { kept: true } });
+    await first.close();
+    // Take the database back to how 0002 left it.
+    await execDirect(dialect, fresh, [
+      ...(dialect === 'postgres'
+        ? ['drop trigger resources_changed on resources', 'drop function tollgate_resources_changed()']
+        : ['drop trigger resources_changed_insert', 'drop trigger resources_changed_update', 'drop trigger resources_changed_delete']),
+      'drop table resource_changes',
+      `delete from tollgate_migrations where id = '0003_resource_change_mark'`,
+    ]);
+    expect(await appliedMigrations(dialect, fresh)).not.toContain('0003_resource_change_mark');
+
+    const reopened = await openStore(fresh);
+    try {
+      expect(await appliedMigrations(dialect, fresh)).toContain('0003_resource_change_mark');
+      expect(await reopened.get('note', 'projects/old/notes/kept')).toMatchObject({ body: { kept: true } });
+      const mark = await reopened.changeMark();
+      expect(mark).toBe('0');
+      await reopened.update('note', 'projects/old/notes/kept', { body: { kept: 'still' } });
+      expect(await reopened.changeMark()).not.toBe(mark);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('runs parallel transactions writing the same few resources in opposite orders without deadlock', async () => {
+    const p = project();
+    const names = [0, 1, 2].map((i) => `${p}/notes/${i}`);
+    for (const name of names) await store.create({ kind: 'note', name, parent: p, body: { writes: 0 } });
+    const before = Number(await store.changeMark());
+    const writers = 40;
+    const results = await Promise.allSettled(
+      Array.from({ length: writers }, (_, i) =>
+        store.transaction(async (tx) => {
+          const pair = [names[i % 3]!, names[(i + 1) % 3]!];
+          if (i % 2 === 1) pair.reverse();
+          await tx.update('note', pair[0]!, { body: { by: i } });
+          // Hold the first row's lock while other transactions start theirs.
+          await new Promise((r) => setTimeout(r, 2));
+          await tx.update('note', pair[1]!, { body: { by: i } });
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const versions = await Promise.all(names.map(async (name) => (await store.get('note', name))!.version));
+    expect(versions.reduce((a, b) => a + b, 0)).toBe(names.length + 2 * writers);
+    // One move per updated row (SQLite) or per update statement (PostgreSQL): the same here.
+    expect(Number(await store.changeMark()) - before).toBe(2 * writers);
+  });
+
+  it('appends plain and pre-encoded audit records mixed in one call, in order', async () => {
+    const p = project();
+    const at = (s: number) => `2024-05-02T10:00:${String(s).padStart(2, '0')}.000000Z`;
+    const tricky = { n: 2, text: 'héllo "q" \\ back {a,b} NULL \'s 世界 😀 \n', nested: [null, { x: '}' }] };
+    const records: (AuditRecord | EncodedAuditRecord)[] = [
+      { time: at(1), project: p, logId: 'x', entry: { n: 1 } },
+      { time: at(2), project: p, logId: 'NULL', entryJson: JSON.stringify(tricky) },
+      { time: '2024-05-02T12:00:03+02:00', project: p, logId: '{"a,b"}', entryJson: '{"n":3}' },
+      { time: at(4), project: p, logId: '', entry: { n: 4, lone: 'x\udc00y' } },
+    ];
+    await store.appendAudit(records);
+    await store.transaction(async (tx) => {
+      await tx.appendAudit([
+        { time: at(5), project: p, logId: 'x', entryJson: '{"n":5}' },
+        { time: at(6), project: p, logId: 'x', entry: { n: 6 } },
+      ]);
+    });
+    const rows = await store.queryAudit({ projects: [p], limit: 10 });
+    expect(rows.map((r) => r.entry['n'])).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(rows[4]).toEqual({ seq: rows[4]!.seq, time: at(2), project: p, logId: 'NULL', entry: tricky });
+    expect(rows[3]).toMatchObject({ time: at(3), logId: '{"a,b"}', entry: { n: 3 } });
+    expect(rows[2]).toMatchObject({ logId: '', entry: { n: 4, lone: 'x\udc00y' } });
+
+    // A lone surrogate outside JSON text is stored as U+FFFD (what UTF-8 makes of it) on both.
+    await store.appendAudit([{ time: at(7), project: p, logId: 'lone \ud800', entry: { n: 7 } }]);
+    expect((await store.queryAudit({ projects: [p], limit: 1 }))[0]).toMatchObject({ logId: 'lone \ufffd', entry: { n: 7 } });
+  });
+
+  it('writes nothing of an audit batch with one bad record, in or out of a transaction', async () => {
+    const p = project();
+    const good = (i: number): EncodedAuditRecord => ({ time: nowTimestamp(), project: p, logId: 'x', entryJson: JSON.stringify({ i }) });
+    const batch = (bad: AuditRecord | EncodedAuditRecord) => [...Array.from({ length: 10 }, (_, i) => good(i)), bad, good(11)];
+    await expect(store.appendAudit(batch({ time: 'yesterday', project: p, logId: 'x', entry: {} }))).rejects.toThrow(TypeError);
+    await expect(store.appendAudit(batch({ time: nowTimestamp(), project: `${p}\u0000`, logId: 'x', entry: {} }))).rejects.toThrow(TypeError);
+    await expect(store.appendAudit(batch({ time: nowTimestamp(), project: p, logId: 'x', entryJson: '{"a":"\u0000"}' }))).rejects.toThrow(TypeError);
+    await expect(store.transaction((tx) => tx.appendAudit(batch({ time: '2024-13-01T00:00:00Z', project: p, logId: 'x', entryJson: '{}' })))).rejects.toThrow(TypeError);
+    expect(await store.queryAudit({ projects: [p], limit: 100 })).toEqual([]);
+    // The store goes on writing batches afterwards.
+    await store.appendAudit([good(1), good(2)]);
+    expect(await store.queryAudit({ projects: [p], limit: 100 })).toHaveLength(2);
+  });
+
+  it('round-trips a 1 000-record audit batch in order, in and out of a transaction', async () => {
+    const p = project();
+    // Times out of order on purpose: the order is the order given (seq), not time.
+    const make = (offset: number): (AuditRecord | EncodedAuditRecord)[] =>
+      Array.from({ length: 1000 }, (_, j) => {
+        const i = offset + j;
+        const time = `2024-05-03T10:${String((i * 7) % 60).padStart(2, '0')}:00.${String(i).padStart(6, '0')}Z`;
+        return i % 2 === 0
+          ? { time, project: p, logId: `log ${i % 3}`, entry: { i, pad: 'x'.repeat(i % 40) } }
+          : { time, project: p, logId: `log ${i % 3}`, entryJson: JSON.stringify({ i, quote: '"\\' }) };
+      });
+    await store.appendAudit(make(0));
+    await store.transaction((tx) => tx.appendAudit(make(1000)));
+    const rows = await store.queryAudit({ projects: [p], limit: 5000 });
+    expect(rows.map((r) => r.entry['i'])).toEqual(Array.from({ length: 2000 }, (_, k) => 1999 - k));
+    for (let k = 1; k < rows.length; k++) expect(rows[k]!.seq).toBeLessThan(rows[k - 1]!.seq);
+    expect(rows[1999]).toEqual({ seq: rows[1999]!.seq, time: '2024-05-03T10:00:00.000000Z', project: p, logId: 'log 0', entry: { i: 0, pad: '' } });
+    expect(rows[0]).toMatchObject({ logId: `log ${1999 % 3}`, entry: { i: 1999, quote: '"\\' } });
   });
 
   it('gets and sets meta values, overwriting', async () => {

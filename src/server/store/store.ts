@@ -81,6 +81,18 @@ export interface AuditRecord {
   readonly entry: JsonObject;
 }
 
+/**
+ * An audit record whose entry was serialized when it was recorded (the decision audit writer does
+ * this, so its buffer holds one string per entry instead of an object graph). `entryJson` must be
+ * `JSON.stringify` of a JSON object; the store writes it as is.
+ */
+export interface EncodedAuditRecord {
+  readonly time: string;
+  readonly project: string;
+  readonly logId: string;
+  readonly entryJson: string;
+}
+
 export interface StoredAuditRecord extends AuditRecord {
   readonly seq: number;
 }
@@ -103,7 +115,7 @@ export interface StoreOps {
   update(kind: ResourceKind, name: string, update: ResourceUpdate): Promise<StoredResource>;
   /** Returns whether something was deleted. */
   delete(kind: ResourceKind, name: string): Promise<boolean>;
-  appendAudit(records: readonly AuditRecord[]): Promise<void>;
+  appendAudit(records: readonly (AuditRecord | EncodedAuditRecord)[]): Promise<void>;
   /** Newest first. */
   queryAudit(query: AuditQuery): Promise<StoredAuditRecord[]>;
   getMeta(key: string): Promise<string | undefined>;
@@ -114,6 +126,12 @@ export interface Store extends StoreOps {
   readonly dialect: 'sqlite' | 'postgres';
   /** Runs fn atomically: every write inside commits together or not at all. */
   transaction<T>(fn: (tx: StoreOps) => Promise<T>): Promise<T>;
+  /**
+   * A mark that changes whenever any resource is created, updated or deleted, by this process or
+   * any other sharing the database (replicas), and only once the change is committed. Caches of
+   * resources read after the mark was read are valid until it changes; one cheap read.
+   */
+  changeMark(): Promise<string>;
   /** Cheap round trip, for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -170,7 +170,8 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
     return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
   }
   const decision = outcome.decision;
-  opts.logger.log(decision.verdict.kind === 'ALLOWED' ? 'debug' : 'info', 'webhook decision', { ...fields, verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started });
+  // Debug only: every decision, denials included, is in the audit log (and its stdout copy) already.
+  opts.logger.log('debug', 'webhook decision', { ...fields, verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started });
   return decisionResponse(req.uid, decision, paths);
 }
 
