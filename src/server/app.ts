@@ -38,6 +38,7 @@ import { bootstrapAdminToken, createIam } from './iam/iam-service.js';
 import { loadMasterKey } from './kms/master-key.js';
 import { jsonLogger, type Logger } from './log.js';
 import { openStore } from './store/sql-store.js';
+import { startAuditWorker } from './audit/audit-worker.js';
 import type { Store } from './store/store.js';
 
 export interface RunningServer {
@@ -104,8 +105,10 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   const deps: AppDeps = { store, iam, logger, settings: { publicUrl: url, dataDir: config.dataDir } };
   const metrics = createMetrics();
   const auditLines = auditLineSink(config.auditLog);
+  // On SQLite, decision entries are written by a thread of their own (see audit-worker.ts).
+  const auditAppender = store.dialect === 'sqlite' ? await startAuditWorker(config.database, store, logger) : { appendAudit: store.appendAudit.bind(store), close: async () => undefined };
   const recorder = new DecisionAuditWriter({
-    store,
+    store: auditAppender,
     logger,
     onError: (f) => { if (f.kind !== 'retrying') metrics.auditLost.inc({ kind: f.kind }, f.count); },
     ...(auditLines === undefined ? {} : { lineSink: auditLines }),
@@ -207,6 +210,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
           metricsServer === undefined ? undefined : new Promise<void>((resolve) => metricsServer?.close(() => resolve())),
         ]);
         await recorder.close();
+        await auditAppender.close();
         await store.close();
       })();
       return closing;

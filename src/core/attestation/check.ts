@@ -89,7 +89,7 @@ async function verifyWithKey(
       if (serializedPayload === undefined) {
         return { failure: { code: 'MALFORMED_PAYLOAD', message: `signature by key ${key.id}: the attestation has no serializedPayload to verify` } };
       }
-      const r = verifyPkixSignature(key, serializedPayload, signature);
+      const r = await verifyPkixSignature(key, serializedPayload, signature);
       if (!r.ok) return { failure: { code: r.error.code, message: `signature by key ${key.id}: ${r.error.message}` } };
       return { payload: serializedPayload };
     }

@@ -123,7 +123,7 @@ describe('LocalKms', () => {
     const parsed = parsePkixPublicKey(pub.pem, kmsAlgorithmToSignatureAlgorithm(algorithm));
     if (!parsed.ok) throw new Error(parsed.error.message);
     const attestorKey = { kind: 'pkix' as const, id: `//cloudkms/v1/${version}`, algorithm: parsed.value.algorithm, publicKeyPem: pub.pem, key: parsed.value.key };
-    expect(verifyPkixSignature(attestorKey, data, signature)).toEqual({ ok: true, value: true });
+    expect(await verifyPkixSignature(attestorKey, data, signature)).toEqual({ ok: true, value: true });
     if (spec.padding === 'pss') {
       const sig2 = Buffer.from((await kms.asymmetricSign(version, parseAsymmetricSignRequest(digestRequest(spec.hash, data)))).signature, 'base64');
       expect(sig2.equals(signature)).toBe(false);

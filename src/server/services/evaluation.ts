@@ -76,7 +76,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   // is made again only when the store changed. Holds results, not rows, to keep memory small.
   const checkLists = new Map<string, Cached<AttestationCheck[]>>();
   const decisions = new Map<string, Cached<Decision>>();
-  const maxDecisions = 10_000;
+  const maxDecisions = 5_000;
 
   // The epoch advances whenever the store's change mark moves; entries of an older epoch are
   // checked against the store again before use.
