@@ -1,18 +1,19 @@
 /**
  * The Cloud Run API's rules that gcloud does not exercise on its own: IAM, resourceVersion
  * conflicts, template comparison, hosts without a region, validation, label selectors and paging,
- * revision deletion, dry-run requests, project numbers as namespaces.
+ * revision deletion, dry-run requests, project numbers as namespaces. Against the real
+ * `tollgate serve`; regional hosts are sent in proxy form, as gcloud sends them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrincipal, issueToken } from '../src/server/iam/iam-service.js';
-import { startRunServer, type RunServer } from './run-harness.js';
+import { createCaller } from './support/authz.js';
+import { startServer, type TestServer } from './support/server.js';
 
 const SIGNED = 'us-docker.pkg.dev/demo/apps/hello@sha256:9f6b8f5a0e6d4c1e2b3a49587d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a19080706';
 const OTHER = 'us-docker.pkg.dev/demo/apps/web@sha256:4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
 const KN = '/apis/serving.knative.dev/v1/namespaces/demo';
 const V1 = '/v1/projects/demo/locations/us-central1';
 
-let server: RunServer;
+let server: TestServer;
 let regional: string;
 
 function service(name: string, image: string, opts: { guard?: boolean; nonce?: string; annotations?: Record<string, string> } = {}) {
@@ -27,7 +28,7 @@ function service(name: string, image: string, opts: { guard?: boolean; nonce?: s
 const ready = (s: any) => s.status.conditions.find((c: { type: string }) => c.type === 'Ready'); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 beforeAll(async () => {
-  server = await startRunServer();
+  server = await startServer();
   regional = `us-central1-127.0.0.1:${server.port}`;
   // Only the hello repository is allowed.
   const put = await server.request('PUT', '/v1/projects/demo/policy', {
@@ -44,10 +45,9 @@ afterAll(async () => {
 
 describe('IAM', () => {
   it('viewers read but cannot deploy; developers deploy; the placeholder URL follows run.invoker', async () => {
-    await createPrincipal(server.store, { email: 'viewer@example.com', type: 'user' });
-    await createPrincipal(server.store, { email: 'dev@example.com', type: 'user' });
-    const viewer = (await issueToken(server.store, { principal: 'viewer@example.com' })).secret;
-    const dev = (await issueToken(server.store, { principal: 'dev@example.com' })).secret;
+    // Principals and tokens made by the bootstrap admin through the admin API (`tollgate iam`'s path).
+    const viewer = (await createCaller(server, 'viewer@example.com')).token;
+    const dev = (await createCaller(server, 'dev@example.com')).token;
     const policy = await server.request('POST', '/v1/projects/demo:setIamPolicy', {
       policy: { bindings: [{ role: 'roles/run.viewer', members: ['user:viewer@example.com'] }, { role: 'roles/run.developer', members: ['user:dev@example.com'] }] },
     });

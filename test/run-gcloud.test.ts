@@ -1,6 +1,7 @@
 /**
- * Cloud Run-style deploys behind Binary Authorization with the real gcloud 528 (issue 6): seed
- * 000's and 001's Cloud Run steps, deploys by tag from a real local registry (Debian's
+ * Cloud Run-style deploys behind Binary Authorization with the real gcloud 528 against the real
+ * `tollgate serve` (issue 6; test/support/server.ts, with `--insecure-registry` for the local
+ * registry): seed 000's and 001's Cloud Run steps, deploys by tag from a real local registry (Debian's
  * docker-registry, an OCI image built from scratch and pushed with skopeo), breakglass, dry run,
  * the guard switched on and off, redeploys, lists, revisions, delete, the project setting, and the
  * seeds' audit queries through `gcloud logging read`.
@@ -9,9 +10,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINAUTHZ_QUERY, BLOCKED_QUERY, BREAKGLASS_QUERY, DRY_RUN_QUERY, startRunServer, type RunServer } from './run-harness.js';
 import { pushTestImage, registryToolsInstalled, startRegistry, type TestRegistry } from './support/registry.js';
-import type { CommandResult } from './support/server.js';
+import { BINAUTHZ_QUERY, BLOCKED_QUERY, BREAKGLASS_QUERY, DRY_RUN_QUERY } from './support/run-queries.js';
+import { startServer, type CommandResult, type TestServer } from './support/server.js';
 
 const P = 'demo';
 const REGION = '--region=us-central1';
@@ -23,13 +24,13 @@ const ATTESTOR = `projects/${P}/attestors/secure-app-attestor`;
 const KEY = ['--keyversion-project=demo', '--keyversion-location=us-central1', '--keyversion-keyring=binauthz-keyring', '--keyversion-key=binauthz-signing-key', '--keyversion=1'];
 
 const haveRegistry = registryToolsInstalled();
-let server: RunServer;
+let server: TestServer;
 let registry: TestRegistry | undefined;
 let work: string;
 let signedTagDigest = '';
 
 function ok(r: CommandResult, what: string): string {
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr}\n${r.stdout}\n--- server log ---\n${server.log().slice(-3000)}`);
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr}\n${r.stdout}\n--- server output ---\n${server.output().slice(-3000)}`);
   return r.stdout;
 }
 
@@ -49,8 +50,10 @@ async function revisionsOf(service: string): Promise<any[]> { // eslint-disable-
   return JSON.parse(await g(['run', 'revisions', 'list', REGION, `--service=${service}`, '--format=json'])) as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 async function logs(filter: string): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  await server.flush();
+  await sleep(300); // decision entries are group-committed within 100 ms
   return JSON.parse(await g(['logging', 'read', filter, '--limit=200', '--format=json'])) as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
@@ -69,6 +72,8 @@ async function policy(enforcement: 'ENFORCED_BLOCK_AND_AUDIT_LOG' | 'DRYRUN_AUDI
     '',
   ].join('\n'));
   await g(['container', 'binauthz', 'policy', 'import', file]);
+  // A policy change reaches the decision service within 250 ms (docs/evaluate.md); allow one second.
+  await sleep(1000);
 }
 
 beforeAll(async () => {
@@ -77,7 +82,8 @@ beforeAll(async () => {
     registry = await startRegistry();
     signedTagDigest = (await pushTestImage(registry.host, 'apps/hello', 'v1')).digest;
   }
-  server = await startRunServer({ insecureRegistries: registry === undefined ? [] : [registry.host] });
+  // The local registry speaks plain HTTP: `tollgate serve --insecure-registry HOST:PORT`.
+  server = await startServer({ args: registry === undefined ? [] : ['--insecure-registry', registry.host] });
   // Seed 000: a KMS key, a note made with curl (REST here), an attestor with the KMS public key, the policy.
   await g(['kms', 'keyrings', 'create', 'binauthz-keyring', '--location=us-central1']);
   await g(['kms', 'keys', 'create', 'binauthz-signing-key', '--keyring=binauthz-keyring', '--location=us-central1', '--purpose=asymmetric-signing', '--default-algorithm=ec-sign-p256-sha256']);

@@ -7,7 +7,7 @@ import { cloudRunActivityEntry, cloudRunLogEntries, cloudRunRevisionEvent, RUN_R
 import { decisionLogEntry } from '../src/server/audit/decision-log.js';
 import { matchesFilter, parseFilter } from '../src/server/logging/filter.js';
 import type { JsonObject } from '../src/server/store/store.js';
-import { BINAUTHZ_QUERY, BLOCKED_QUERY, BREAKGLASS_QUERY, DRY_RUN_QUERY } from './run-harness.js';
+import { BINAUTHZ_QUERY, BLOCKED_QUERY, BREAKGLASS_QUERY, DRY_RUN_QUERY } from './support/run-queries.js';
 import { admissionSource, cloudRunSource, IMAGE, PRINCIPAL, request, sampleDecision, type Verdict } from './support/audit-samples.js';
 
 const TIME = '2026-11-23T08:00:00.000000Z';

@@ -1,16 +1,16 @@
 /**
  * Where admitted revisions run: the `exec` runtime with real scripts (one that records what it was
- * given and prints a URL, one that fails), through the server and the real gcloud; the example
- * scripts for `docker run` and Knative `kubectl apply`, driven with stand-in docker and kubectl
- * binaries (there is no Docker engine or cluster on these machines).
+ * given and prints a URL, one that fails), through `tollgate serve --run-runtime exec` and the
+ * real gcloud; the example scripts for `docker run` and Knative `kubectl apply`, driven with
+ * stand-in docker and kubectl binaries (there is no Docker engine or cluster on these machines).
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execRuntime, RuntimeFailure, type AdmittedRevision } from '../src/server/run/index.js';
-import { startRunServer, type RunServer } from './run-harness.js';
 import { ROOT } from './support/fixtures.js';
+import { startServer, type TestServer } from './support/server.js';
 
 const IMAGE = 'us-docker.pkg.dev/demo/apps/hello@sha256:9f6b8f5a0e6d4c1e2b3a49587d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a19080706';
 const CRASH = 'us-docker.pkg.dev/demo/apps/crash@sha256:4b5e57f6eb2f42b9039b3d1e13929295f231749c510cbe341cd68036d9af97e2';
@@ -69,7 +69,7 @@ describe('the exec runtime', () => {
 });
 
 describe('the exec runtime behind gcloud run deploy', () => {
-  let server: RunServer;
+  let server: TestServer;
   const calls = join(work, 'calls');
 
   beforeAll(async () => {
@@ -84,7 +84,7 @@ describe('the exec runtime behind gcloud run deploy', () => {
       'case "$input" in *crash*) echo "container crashed on start: exit status 3" >&2; exit 3;; esac',
       'echo "http://runtime.example/$TOLLGATE_RUN_SERVICE/$TOLLGATE_RUN_REVISION"',
     ].join('\n'));
-    server = await startRunServer({ runtime: { kind: 'exec', command: cmd } });
+    server = await startServer({ args: ['--run-runtime', 'exec', '--run-runtime-exec', cmd] });
   }, 60_000);
 
   afterAll(async () => {
@@ -122,7 +122,7 @@ describe('the exec runtime behind gcloud run deploy', () => {
     expect(svc.status.latestCreatedRevisionName).not.toBe(before.status.latestCreatedRevisionName);
     expect(svc.status.url).toBe(before.status.url);
     // The failure is in the audit log as a Cloud Run system event.
-    await server.flush();
+    await new Promise((r) => setTimeout(r, 300)); // audit entries are group-committed within 100 ms
     const logs = JSON.parse((await server.gcloud(['logging', 'read', 'protoPayload.response.status.conditions.reason="RevisionFailed"', '--format=json'])).stdout) as unknown[];
     expect(JSON.stringify(logs)).toContain('container crashed on start');
   }, 60_000);

@@ -113,13 +113,15 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     onError: (f) => { if (f.kind !== 'retrying') metrics.auditLost.inc({ kind: f.kind }, f.count); },
     ...(auditLines === undefined ? {} : { lineSink: auditLines }),
   });
-  // One registry client and tag resolver for the whole server (tokens and the tag cache are
-  // shared); decisions use it only with --resolve-tags, Cloud Run deploys always pin digests.
+  // One registry client for the whole server (its tokens are shared); decisions resolve tags only
+  // with --resolve-tags, Cloud Run deploys always pin digests.
   const credentials = config.registryConfig === undefined ? undefined : await loadDockerConfig(config.registryConfig);
   for (const w of credentials?.warnings ?? []) logger.warn(w);
   const registry = createRegistryClient({ ...(credentials === undefined ? {} : { credentials }), insecureRegistries: [...config.insecureRegistries] });
-  const tagResolver = createTagResolver({ client: registry });
-  const tags = config.resolveTags ? tagResolver : undefined;
+  const tags = config.resolveTags ? createTagResolver({ client: registry }) : undefined;
+  // A deploy pins what the tag names now: a redeploy after the tag moved must get the new digest,
+  // so Cloud Run resolves without the webhook's 30 s cache.
+  const deployTags = createTagResolver({ client: registry, cacheTtlMs: 0 });
   const decisions = createDecisionService({
     store,
     iam,
@@ -144,7 +146,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
       serviceUsageRouter(deps),
       loggingRouter(deps),
       evaluateRouter(deps, decisions),
-      runRouter(deps, { decisions, runtime: createRunRuntime(config.runRuntime), tags: tagResolver, publicUrl: url }),
+      runRouter(deps, { decisions, runtime: createRunRuntime(config.runRuntime), tags: deployTags, publicUrl: url }),
       tollgateProjectsRouter(deps),
       tollgateAdminRouter(deps),
       unsupportedRouter(),

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './fixtures.js';
@@ -25,8 +26,12 @@ export interface TestServer {
   readonly adminTokenFile: string;
   /** The server's output so far (stdout + stderr), for debugging failed tests. */
   output(): string;
-  /** JSON request with a bearer token (the admin's unless given; `null` sends none). */
-  request(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * JSON request with a bearer token (the admin's unless given; `null` sends none). With `host`,
+   * the request goes through the server in proxy form with that Host, as gcloud sends its regional
+   * hosts (`us-central1-127.0.0.1:PORT`, which fetch cannot resolve).
+   */
+  request(method: string, path: string, body?: unknown, token?: string | null | RequestOptions): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** The real gcloud in a private config made by `tollgate gcloud-config` (project `demo`). */
   gcloud(args: readonly string[], opts?: { tokenFile?: string; input?: string; env?: Record<string, string> }): Promise<CommandResult>;
   /** The `tollgate` CLI with TOLLGATE_URL and the admin token file set. */
@@ -36,6 +41,13 @@ export interface TestServer {
   /** SIGTERM and wait; `kill -9` with `signal: 'SIGKILL'`. */
   stop(signal?: NodeJS.Signals): Promise<void>;
   readonly process: ChildProcess;
+}
+
+export interface RequestOptions {
+  /** The admin's token unless given; `null` sends none. */
+  readonly token?: string | null;
+  /** Send in proxy form (absolute URL on this Host) through the server. */
+  readonly host?: string;
 }
 
 export interface StartOptions {
@@ -93,11 +105,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     gcloudEnv,
     process: child,
     output: () => out,
-    async request(method, path, body, token) {
+    async request(method, path, body, tokenOrOptions) {
+      const o: RequestOptions = typeof tokenOrOptions === 'object' && tokenOrOptions !== null ? tokenOrOptions : { token: tokenOrOptions };
       const headers: Record<string, string> = {};
-      const t = token === undefined ? adminToken : token;
+      const t = o.token === undefined ? adminToken : o.token;
       if (t !== null) headers['authorization'] = `Bearer ${t}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
+      if (o.host !== undefined) return proxyRequest(port, o.host, method, path, headers, body);
       const res = await fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
       const text = await res.text();
       let parsed: unknown = text;
@@ -124,6 +138,28 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       rmSync(config, { recursive: true, force: true });
     },
   };
+}
+
+/** An HTTP request in absolute form through the server as a proxy, on a Host of the caller's choosing. */
+function proxyRequest(port: number, host: string, method: string, path: string, headers: Record<string, string>, body: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path: `http://${host}${path}`, headers: { ...headers, host } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => {
+        let parsed: unknown = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }
 
 export function run(cmd: string, args: readonly string[], opts: { env?: Record<string, string>; input?: string; cwd?: string }): Promise<CommandResult> {
