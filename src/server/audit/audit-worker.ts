@@ -38,7 +38,9 @@ export async function startAuditWorker(database: string, fallback: Pick<StoreOps
   const file = database.replace(/^sqlite:(\/\/)?/, '');
   if (file === '' || file === ':memory:' || file.startsWith('file:')) return { appendAudit: (r) => fallback.appendAudit(r), close: async () => undefined };
 
-  const worker = new Worker(new URL(import.meta.url), { workerData: { database } });
+  // A small young generation: the worker only turns short-lived batches into rows, and every
+  // megabyte it holds counts against the server's memory.
+  const worker = new Worker(new URL(import.meta.url), { workerData: { database }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: string | undefined;

@@ -138,7 +138,8 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
     ...(req.userInfo?.username === undefined ? {} : { userInfo: { username: req.userInfo.username } }),
     dryRun: req.dryRun,
   };
-  const fields = { uid: req.uid, project: target.project, cluster: target.cluster, method: source.methodName, resource: source.resourceName, images: images.length };
+  // Built only when something is logged: this runs for every review.
+  const fields = () => ({ uid: req.uid, project: target.project, cluster: target.cluster, method: source.methodName, resource: source.resourceName, images: images.length });
 
   let pending: Promise<Decision>;
   try {
@@ -147,14 +148,14 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
     pending = Promise.reject(e);
   }
   const outcome = await withDeadline(pending, deadline);
-  const budget = formatMs(deadline - started);
   if (outcome.kind === 'timeout') {
+    const budget = formatMs(deadline - started);
     if (breakglass !== undefined) {
       // Breakglass is for exactly the moment the system is broken: it still allows.
-      opts.logger.warn('webhook decision timed out: allowed by breakglass', { ...fields, budgetMs: outcome.budgetMs, breakglass: breakglass.justification });
+      opts.logger.warn('webhook decision timed out: allowed by breakglass', { ...fields(), budgetMs: outcome.budgetMs, breakglass: breakglass.justification });
       return decisionResponse(req.uid, failedDecision({ images, context }, `the decision did not complete within ${budget}`), paths);
     }
-    opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields, budgetMs: outcome.budgetMs });
+    opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields(), budgetMs: outcome.budgetMs });
     return failClosedResponse(req.uid, {
       code: 504,
       reason: 'Timeout',
@@ -163,15 +164,15 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   }
   if (outcome.kind === 'error') {
     if (breakglass !== undefined) {
-      opts.logger.error('webhook decision failed: allowed by breakglass', { ...fields, breakglass: breakglass.justification, error: String(outcome.error) });
+      opts.logger.error('webhook decision failed: allowed by breakglass', { ...fields(), breakglass: breakglass.justification, error: String(outcome.error) });
       return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths);
     }
-    opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields, error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
+    opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields(), error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
     return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
   }
   const decision = outcome.decision;
   // Debug only: every decision, denials included, is in the audit log (and its stdout copy) already.
-  opts.logger.log('debug', 'webhook decision', { ...fields, verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started });
+  opts.logger.log('debug', 'webhook decision', () => ({ ...fields(), verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started }));
   return decisionResponse(req.uid, decision, paths);
 }
 
