@@ -1,6 +1,8 @@
 /**
  * The Store implemented once with Kysely for both dialects. Where SQLite and PostgreSQL differ
- * (column types, connection setup) the dialect flag decides, in this file only.
+ * (column types, connection setup) the dialect flag decides, in this file only. The hottest
+ * paths (get, list, the audit insert, the change mark) bypass Kysely's query builder with SQL
+ * written out here.
  */
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
@@ -121,7 +123,7 @@ export async function openStore(url: string): Promise<Store> {
       await db.destroy();
       throw err;
     }
-    return new SqlStore(db, 'postgres');
+    return new SqlStore(db, 'postgres', OPEN_GATE, undefined, pool);
   }
   const file = url.replace(/^sqlite:(\/\/)?/, '');
   const sqlite = new Database(file);
@@ -207,6 +209,52 @@ class CachedStatement implements SqliteStatement {
 const INSERT_AUDIT_ROW = 'insert into audit_log (time, project, log_id, entry) values (?, ?, ?, ?)';
 const READ_CHANGE_MARK = 'select n from resource_changes where id = 1';
 
+/**
+ * One hand-written read of `resources` (get, or list in one of its shapes), in both dialects'
+ * placeholder styles. get and list are the reads on the decision path (a list by note and digest
+ * per image not seen before): building and compiling them with Kysely on every call cost more
+ * than SQLite took to run them, and PostgreSQL parsed and planned every one (Kysely sends
+ * unnamed statements). Their text is fixed per shape, so each is written once here and prepared
+ * once: by SqliteDirect on SQLite, as a named statement on each pooled PostgreSQL connection.
+ */
+interface ResourceRead {
+  /** The name of the PostgreSQL prepared statement (also what identifies it on SQLite). */
+  readonly name: string;
+  readonly sqlite: string;
+  readonly postgres: string;
+}
+
+/** Every column, in the table's order: what Kysely's selectAll (`select *`) read before. */
+const RESOURCE_COLUMNS = 'kind, name, parent, k1, k2, body, version, create_time, update_time';
+
+function resourceRead(name: string, sqliteText: string): ResourceRead {
+  // `?` appears in these texts only as a placeholder (no literals, no quoted identifiers).
+  let n = 0;
+  return { name, sqlite: sqliteText, postgres: sqliteText.replace(/\?/g, () => `$${++n}`) };
+}
+
+const GET_RESOURCE = resourceRead('tollgate_get', `select ${RESOURCE_COLUMNS} from resources where kind = ? and name = ?`);
+
+/** The optional filters of a list, in the order their bits make the shape (parent = 1 … after = 8). */
+const LIST_FILTERS = ['parent', 'k1', 'k2', 'after'] as const;
+
+/**
+ * The 16 list shapes, indexed by which optional filters are present. Parameters go kind, the
+ * present filters in LIST_FILTERS order, limit. Plain comparisons and `order by name` compare
+ * bytes on both dialects: SQLite's default BINARY collation, and on PostgreSQL the columns'
+ * own collation "C" (migration 0002), which wins over a parameter's default collation.
+ */
+const LIST_RESOURCES: readonly ResourceRead[] = Array.from({ length: 1 << LIST_FILTERS.length }, (_, shape) => {
+  const present = LIST_FILTERS.filter((_f, bit) => (shape & (1 << bit)) !== 0);
+  const conditions = ['kind = ?', ...present.map((f) => (f === 'after' ? 'name > ?' : `${f} = ?`))];
+  return resourceRead(
+    `tollgate_list_${['kind', ...present].join('_')}`,
+    `select ${RESOURCE_COLUMNS} from resources where ${conditions.join(' and ')} order by name limit ?`,
+  );
+});
+
+type ReadParameter = string | number;
+
 /** Audit rows as four parallel columns, validated and ready to write. */
 interface AuditColumns {
   readonly time: string[];
@@ -216,9 +264,9 @@ interface AuditColumns {
 }
 
 /**
- * The store's direct line to better-sqlite3, for the two hot paths where Kysely's per-query work
+ * The store's direct line to better-sqlite3, for the hot paths where Kysely's per-query work
  * (compiling, an async round through the driver) costs more than SQLite itself: the audit batch
- * insert and the change mark. It uses the same connection as Kysely, so it must only be used
+ * insert, the change mark, and get and list. It uses the same connection as Kysely, so it must only be used
  * where nothing else can be using that connection: inside the store's gate (every SqlStore method
  * and every transaction runs there), and within a transaction only by that transaction's ops.
  */
@@ -226,8 +274,22 @@ class SqliteDirect {
   private insertAudit: Database.Statement<[string, string, string, string]> | undefined;
   private insertAuditBatch: Database.Transaction<(rows: AuditColumns) => void> | undefined;
   private readChangeMark: Database.Statement<[], number> | undefined;
+  /** get and list statements, prepared on first use (17 at most, never evicted). */
+  private readonly reads = new Map<ResourceRead, Database.Statement<[ReadParameter[]], ResourcesTable>>();
 
   constructor(private readonly database: Database.Database) {}
+
+  /**
+   * Rows of a get or list, synchronously. Inside a transaction this is that transaction's
+   * connection, so it sees the transaction's own uncommitted writes.
+   */
+  readAll(read: ResourceRead, parameters: ReadParameter[]): ResourcesTable[] {
+    return this.statement(read).all(parameters);
+  }
+
+  readOne(read: ResourceRead, parameters: ReadParameter[]): ResourcesTable | undefined {
+    return this.statement(read).get(parameters);
+  }
 
   /** Writes the rows in order; outside a transaction in one of its own (all or nothing). */
   appendAudit(rows: AuditColumns, inTransaction: boolean): void {
@@ -248,6 +310,18 @@ class SqliteDirect {
     const n = this.readChangeMark.get();
     if (n === undefined) throw new Error('resource_changes has no row');
     return String(n);
+  }
+
+  private statement(read: ResourceRead): Database.Statement<[ReadParameter[]], ResourcesTable> {
+    let statement = this.reads.get(read);
+    if (statement === undefined) {
+      // Statements of their own, like the others here: nothing sets a mode on them, and they
+      // are run to completion (all/get) before anything else can use the connection. The
+      // parameters go as one array, which better-sqlite3 binds in order.
+      statement = this.database.prepare<[ReadParameter[]], ResourcesTable>(read.sqlite);
+      this.reads.set(read, statement);
+    }
+    return statement;
   }
 
   private insertRows(rows: AuditColumns): void {
@@ -317,16 +391,20 @@ class SqlOps implements StoreOps {
   /**
    * @param sqlite Direct access to the SQLite connection (undefined on PostgreSQL).
    * @param inTransaction Whether db is a transaction's connection (`transaction()`'s ops).
+   * @param pool The PostgreSQL pool, for get and list as named prepared statements; undefined on
+   *   SQLite and inside a transaction, whose reads must run on the transaction's own connection.
    */
   constructor(
     protected readonly db: Db,
     protected readonly sqlite: SqliteDirect | undefined,
     private readonly inTransaction: boolean,
+    private readonly pool?: pg.Pool,
   ) {}
 
   async get(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {
     if (hasNul(name)) return undefined;
-    const row = await this.db.selectFrom('resources').selectAll().where('kind', '=', kind).where('name', '=', name).executeTakeFirst();
+    const parameters: ReadParameter[] = [kind, name];
+    const row = this.sqlite !== undefined ? this.sqlite.readOne(GET_RESOURCE, parameters) : (await this.readPostgres(GET_RESOURCE, parameters))[0];
     return row === undefined ? undefined : toResource(row);
   }
 
@@ -335,13 +413,42 @@ class SqlOps implements StoreOps {
     if (q.after !== undefined && q.after.includes('\u0000')) {
       throw new TypeError('a page position cannot contain the character U+0000');
     }
-    let query = this.db.selectFrom('resources').selectAll().where('kind', '=', kind);
-    if (q.parent !== undefined) query = query.where('parent', '=', q.parent);
-    if (q.k1 !== undefined) query = query.where('k1', '=', q.k1);
-    if (q.k2 !== undefined) query = query.where('k2', '=', q.k2);
-    if (q.after !== undefined) query = query.where('name', '>', q.after);
-    const rows = await query.orderBy('name').limit(q.limit).execute();
+    // Parameters in LIST_FILTERS order, each present filter setting its bit of the shape.
+    const parameters: ReadParameter[] = [kind];
+    let shape = 0;
+    if (q.parent !== undefined) {
+      shape |= 1;
+      parameters.push(q.parent);
+    }
+    if (q.k1 !== undefined) {
+      shape |= 2;
+      parameters.push(q.k1);
+    }
+    if (q.k2 !== undefined) {
+      shape |= 4;
+      parameters.push(q.k2);
+    }
+    if (q.after !== undefined) {
+      shape |= 8;
+      parameters.push(q.after);
+    }
+    parameters.push(q.limit);
+    const read = LIST_RESOURCES[shape]!;
+    const rows = this.sqlite !== undefined ? this.sqlite.readAll(read, parameters) : await this.readPostgres(read, parameters);
     return rows.map(toResource);
+  }
+
+  /**
+   * A get or list on PostgreSQL. Outside a transaction: a named prepared statement through the
+   * pool (node-postgres parses it once per pooled connection, then only binds and executes; the
+   * server plans it once and may keep a generic plan). Inside one: the same text as a raw query on
+   * the transaction's connection through Kysely, which does not expose the connection's pg client
+   * (a raw query skips the query builder, but the server parses it each time; transactions are the
+   * rare admin writes).
+   */
+  private async readPostgres(read: ResourceRead, parameters: ReadParameter[]): Promise<ResourcesTable[]> {
+    if (this.pool !== undefined) return (await this.pool.query<ResourcesTable>({ name: read.name, text: read.postgres, values: parameters })).rows;
+    return (await this.db.executeQuery<ResourcesTable>(CompiledQuery.raw(read.postgres, parameters))).rows;
   }
 
   async create(r: NewResource): Promise<StoredResource> {
@@ -474,8 +581,9 @@ class SqlStore extends SqlOps implements Store {
     readonly dialect: 'sqlite' | 'postgres',
     private readonly gate: GateLike = OPEN_GATE,
     sqlite?: SqliteDirect,
+    pool?: pg.Pool,
   ) {
-    super(kysely, sqlite, false);
+    super(kysely, sqlite, false, pool);
   }
 
   override get(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {

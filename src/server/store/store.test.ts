@@ -17,6 +17,7 @@ import {
   type AuditRecord,
   type EncodedAuditRecord,
   type JsonObject,
+  type ListQuery,
   type Store,
   type StoreOps,
   type StoredAuditRecord,
@@ -209,6 +210,147 @@ describe.each([
     // `after` need not be an existing name.
     const fromE = await store.list('attestor', { parent: p, after: `${p}/attestors/e`, limit: 100 });
     expect(fromE.map((r) => r.name)).toEqual(expected.filter((n) => byteOrder(n, `${p}/attestors/e`) > 0));
+  });
+
+  it('lists with every combination of parent, k1, k2 and after exactly as a filter over all rows, in and out of a transaction', async () => {
+    // cryptoKey: a kind no other test here writes, so a list by kind alone sees only these rows.
+    const kind = 'cryptoKey';
+    const parents = [project(), project()];
+    const ids = ['a', 'B', 'é', 'e', 'ß', '😀', 'ｆ', 'a b', 'z', '0', '~', '\uffff'];
+    const K1 = ['a', 'b', null];
+    const K2 = ['x', 'y', null];
+    const committed: StoredResource[] = [];
+    for (const [pi, parent] of parents.entries()) {
+      for (const [j, id] of ids.entries()) {
+        const r = { name: `${parent}/cryptoKeys/${id}`, parent, k1: K1[(j + pi) % 3]!, k2: K2[(2 * j + pi) % 3]!, body: { id, pi } };
+        committed.push(await store.create({ kind, ...r }));
+        // The same names and keys under another kind must never show up.
+        await store.create({ kind: 'keyRing', ...r });
+      }
+    }
+    const [p1, p2] = parents as [string, string];
+    const values = {
+      parent: [p1, p2, `${p1}/none`],
+      k1: ['a', 'b', 'c'],
+      k2: ['x', 'y', 'z'],
+      after: ['', `${p1}/cryptoKeys/e`, `${p1}/cryptoKeys/f`, `${p2}/cryptoKeys/ß`, `${p2}/cryptoKeys/\uffff`],
+    };
+    type Filter = keyof typeof values;
+    const filters = Object.keys(values) as Filter[];
+    const queries: ListQuery[] = [];
+    for (let shape = 0; shape < 1 << filters.length; shape++) {
+      let partial: Partial<Record<Filter, string>>[] = [{}];
+      for (const [bit, f] of filters.entries()) {
+        if ((shape & (1 << bit)) === 0) continue;
+        partial = partial.flatMap((q) => values[f].map((v) => ({ ...q, [f]: v })));
+      }
+      for (const q of partial) for (const limit of [100, 2]) queries.push({ ...q, limit });
+    }
+    expect(queries).toHaveLength(4 * 4 * 4 * 6 * 2);
+
+    const expected = (rows: readonly StoredResource[], q: ListQuery): StoredResource[] =>
+      rows
+        .filter((r) => (q.parent === undefined || r.parent === q.parent) && (q.k1 === undefined || r.k1 === q.k1) && (q.k2 === undefined || r.k2 === q.k2))
+        .filter((r) => q.after === undefined || byteOrder(r.name, q.after) > 0)
+        .sort((a, b) => byteOrder(a.name, b.name))
+        .slice(0, q.limit);
+    const checkAll = async (ops: StoreOps, rows: readonly StoredResource[]): Promise<void> => {
+      const shapesFound = new Set<string>();
+      for (const q of queries) {
+        const want = expected(rows, q);
+        if (want.length > 0) shapesFound.add(filters.filter((f) => q[f] !== undefined).join('+'));
+        expect(await ops.list(kind, q), JSON.stringify(q)).toEqual(want);
+      }
+      // Every shape finds something for some values: the comparison is not vacuous.
+      expect(shapesFound.size).toBe(16);
+      for (const r of rows) expect(await ops.get(kind, r.name)).toEqual(r);
+      // U+0000 as before: keys with it match nothing, a page position with it is an error.
+      expect(await ops.list(kind, { k1: 'a\u0000', limit: 10 })).toEqual([]);
+      expect(await ops.list(kind, { k2: 'x\u0000', after: 'a\u0000', limit: 10 })).toEqual([]);
+      await expect(ops.list(kind, { parent: p1, after: `${p1}/\u0000`, limit: 10 })).rejects.toThrow(TypeError);
+      expect(await ops.get(kind, `${p1}/cryptoKeys/a\u0000`)).toBeUndefined();
+    };
+
+    await checkAll(store, committed);
+
+    // Inside a transaction, over the rows as its own uncommitted writes left them; then rolled back.
+    const rollBack = new Error('roll back');
+    const thrown = await store
+      .transaction(async (tx) => {
+        const rows = committed.filter((r) => r.name !== `${p1}/cryptoKeys/e`);
+        expect(await tx.delete(kind, `${p1}/cryptoKeys/e`)).toBe(true);
+        const moved = committed.find((r) => r.name === `${p2}/cryptoKeys/ß`)!;
+        const updated = await tx.update(kind, moved.name, { body: { moved: true }, k1: moved.k1 === 'a' ? 'b' : 'a', k2: 'y' });
+        rows[rows.indexOf(moved)] = updated;
+        for (const [i, id] of ['e0', 'ä', 'zz'].entries()) {
+          rows.push(await tx.create({ kind, name: `${parents[i % 2]!}/cryptoKeys/${id}`, parent: parents[i % 2]!, k1: 'a', k2: i === 2 ? null : 'x', body: { id } }));
+        }
+        await checkAll(tx, rows);
+        expect(await tx.get(kind, `${p1}/cryptoKeys/e`)).toBeUndefined();
+        throw rollBack;
+      })
+      .catch((e: unknown) => e);
+    expect(thrown).toBe(rollBack);
+    await checkAll(store, committed);
+  });
+
+  it('get and list inside a transaction see its own uncommitted writes; readers outside see them only once committed', async () => {
+    const p = project();
+    const kept = `${p}/notes/kept`;
+    const fresh = `${p}/notes/fresh`;
+    await store.create({ kind: 'note', name: kept, parent: p, k1: 'old', body: { v: 1 } });
+    const names = (rows: readonly StoredResource[]) => rows.map((r) => r.name);
+    const readOutside = () =>
+      Promise.all([
+        store.get('note', fresh),
+        store.get('note', kept),
+        store.list('note', { parent: p, k1: 'new', limit: 10 }),
+        store.list('note', { parent: p, k1: 'old', limit: 10 }),
+      ]);
+    let queued: ReturnType<typeof readOutside> | undefined;
+
+    await store.transaction(async (tx) => {
+      await tx.create({ kind: 'note', name: fresh, parent: p, k1: 'new', k2: 'd', body: { v: 1 } });
+      await tx.update('note', kept, { body: { v: 2 }, k1: 'new' });
+      expect(await tx.get('note', fresh)).toMatchObject({ version: 1, k1: 'new', k2: 'd' });
+      expect(await tx.get('note', kept)).toMatchObject({ version: 2, body: { v: 2 }, k1: 'new' });
+      expect(names(await tx.list('note', { parent: p, k1: 'new', limit: 10 }))).toEqual([fresh, kept].sort(byteOrder));
+      expect(names(await tx.list('note', { k1: 'new', k2: 'd', limit: 10 }))).toEqual([fresh]);
+      expect(await tx.list('note', { parent: p, k1: 'old', limit: 10 })).toEqual([]);
+      expect(names(await tx.list('note', { parent: p, after: fresh, limit: 10 }))).toEqual([kept]);
+
+      if (dialect === 'postgres') {
+        // The store's own reads run on other pooled connections: the committed state only.
+        const [f, k, byNew, byOld] = await readOutside();
+        expect(f).toBeUndefined();
+        expect(k).toMatchObject({ version: 1, body: { v: 1 }, k1: 'old' });
+        expect(byNew).toEqual([]);
+        expect(names(byOld)).toEqual([kept]);
+      } else {
+        // Another connection to the file (another process, a replica) sees the committed state.
+        const other = new Database(db!.url, { readonly: true });
+        try {
+          const read = other.prepare('select version, k1 from resources where kind = ? and name = ?');
+          expect(read.get('note', fresh)).toBeUndefined();
+          expect(read.get('note', kept)).toEqual({ version: 1, k1: 'old' });
+        } finally {
+          other.close();
+        }
+        // The store's own reads share the transaction's connection, so they wait for it (the
+        // gate) instead of reading its uncommitted writes; they run once it has committed.
+        queued = readOutside();
+        let settled = false;
+        void queued.then(() => (settled = true));
+        await new Promise((r) => setTimeout(r, 20));
+        expect(settled).toBe(false);
+      }
+    });
+
+    const [f, k, byNew, byOld] = await (queued ?? readOutside());
+    expect(f).toMatchObject({ version: 1, k1: 'new' });
+    expect(k).toMatchObject({ version: 2, body: { v: 2 }, k1: 'new' });
+    expect(names(byNew)).toEqual([fresh, kept].sort(byteOrder));
+    expect(byOld).toEqual([]);
   });
 
   it('refuses to create a resource that exists (StoreAlreadyExists), leaving it unchanged', async () => {
