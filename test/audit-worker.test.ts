@@ -44,7 +44,7 @@ describe('the audit writer thread', () => {
     const db = join(dir, 'all.db');
     const out = run('all', `
 const store = await openStore(${JSON.stringify(db)});
-const appender = await startAuditWorker(${JSON.stringify(db)}, { appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'sqlite', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
 const writer = new DecisionAuditWriter({ store: appender, logger });
 let n = 0;
 for (let i = 0; i < 60; i++) {
@@ -85,7 +85,7 @@ await store.close();
   it('uses the main store for an in-memory database, which another connection cannot share', () => {
     const out = run('memory', `
 const calls = [];
-const appender = await startAuditWorker(':memory:', { appendAudit: async (r) => { calls.push(r.length); } }, logger);
+const appender = await startAuditWorker(':memory:', { dialect: 'sqlite', appendAudit: async (r) => { calls.push(r.length); } }, logger);
 await appender.appendAudit([{ time: new Date().toISOString(), project: 'p', logId: 'x', entry: {} }]);
 await appender.close();
 console.log(JSON.stringify({ calls }));

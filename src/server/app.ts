@@ -106,7 +106,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   const metrics = createMetrics();
   const auditLines = auditLineSink(config.auditLog);
   // On SQLite, decision entries are written by a thread of their own (see audit-worker.ts).
-  const auditAppender = store.dialect === 'sqlite' ? await startAuditWorker(config.database, store, logger) : { appendAudit: store.appendAudit.bind(store), close: async () => undefined };
+  const auditAppender = await startAuditWorker(config.database, store, logger);
   const recorder = new DecisionAuditWriter({
     store: auditAppender,
     logger,

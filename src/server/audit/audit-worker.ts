@@ -15,7 +15,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import { openStore } from '../store/sql-store.js';
-import type { AuditRecord, EncodedAuditRecord, StoreOps } from '../store/store.js';
+import type { AuditRecord, EncodedAuditRecord, Store, StoreOps } from '../store/store.js';
 
 type Batch = readonly (AuditRecord | EncodedAuditRecord)[];
 
@@ -31,12 +31,14 @@ export interface AuditAppender extends Pick<StoreOps, 'appendAudit'> {
 }
 
 /**
- * Starts the worker for a SQLite database file. In-memory databases cannot be shared with
- * another connection: for those (and if the worker cannot start) the main store is used.
+ * The appender decision entries go through: for a SQLite database file, the worker; otherwise the
+ * store itself — PostgreSQL, and in-memory SQLite, which another connection cannot share (and the
+ * store too if the worker cannot start).
  */
-export async function startAuditWorker(database: string, fallback: Pick<StoreOps, 'appendAudit'>, logger: Logger): Promise<AuditAppender> {
+export async function startAuditWorker(database: string, store: Pick<Store, 'appendAudit' | 'dialect'>, logger: Logger): Promise<AuditAppender> {
+  const fallback: AuditAppender = { appendAudit: (r) => store.appendAudit(r), close: async () => undefined };
   const file = database.replace(/^sqlite:(\/\/)?/, '');
-  if (file === '' || file === ':memory:' || file.startsWith('file:')) return { appendAudit: (r) => fallback.appendAudit(r), close: async () => undefined };
+  if (store.dialect !== 'sqlite' || file === '' || file === ':memory:' || file.startsWith('file:')) return fallback;
 
   // A small young generation: the worker only turns short-lived batches into rows, and every
   // megabyte it holds counts against the server's memory.
@@ -73,7 +75,7 @@ export async function startAuditWorker(database: string, fallback: Pick<StoreOps
   } catch (e) {
     logger.warn('audit writer thread did not start; writing audit entries on the main thread', { error: e instanceof Error ? e.message : String(e) });
     await worker.terminate();
-    return { appendAudit: (r) => fallback.appendAudit(r), close: async () => undefined };
+    return fallback;
   }
   // The server must be able to exit while the worker is idle, and must not exit while a batch is
   // being written (the worker is referenced only while one is pending).
@@ -84,7 +86,7 @@ export async function startAuditWorker(database: string, fallback: Pick<StoreOps
   return {
     appendAudit(records) {
       if (records.length === 0) return Promise.resolve();
-      if (dead !== undefined) return fallback.appendAudit(records);
+      if (dead !== undefined) return store.appendAudit(records);
       const id = nextId++;
       const written = new Promise<void>((resolve, reject) => {
         if (pending.size === 0) worker.ref();

@@ -416,22 +416,12 @@ class SqlOps implements StoreOps {
     // Parameters in LIST_FILTERS order, each present filter setting its bit of the shape.
     const parameters: ReadParameter[] = [kind];
     let shape = 0;
-    if (q.parent !== undefined) {
-      shape |= 1;
-      parameters.push(q.parent);
-    }
-    if (q.k1 !== undefined) {
-      shape |= 2;
-      parameters.push(q.k1);
-    }
-    if (q.k2 !== undefined) {
-      shape |= 4;
-      parameters.push(q.k2);
-    }
-    if (q.after !== undefined) {
-      shape |= 8;
-      parameters.push(q.after);
-    }
+    LIST_FILTERS.forEach((filter, bit) => {
+      const value = q[filter];
+      if (value === undefined) return;
+      shape |= 1 << bit;
+      parameters.push(value);
+    });
     parameters.push(q.limit);
     const read = LIST_RESOURCES[shape]!;
     const rows = this.sqlite !== undefined ? this.sqlite.readAll(read, parameters) : await this.readPostgres(read, parameters);
