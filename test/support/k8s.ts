@@ -10,7 +10,7 @@ import type { Decision } from '../../src/core/evaluation/decision.js';
 import { buildEvidence } from '../../src/core/evaluation/evidence.js';
 import { compilePatterns, compilePolicy, evaluate, failedDecision } from '../../src/core/evaluation/evaluate.js';
 import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from '../../src/core/evaluation/system-policy.js';
-import { parsePolicyText } from '../../src/core/policy/parse.js';
+import { parsePolicyText } from '../../src/core/policy/parse-text.js';
 import type { DecideRequest, DecisionService } from '../../src/server/services/decision-service.js';
 import { ROOT, TESTDATA } from './fixtures.js';
 

@@ -4,7 +4,6 @@ import { compilePatterns, compilePolicy, evaluate } from '../../core/evaluation/
 import type { DeploymentContext, Platform } from '../../core/evaluation/request.js';
 import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from '../../core/evaluation/system-policy.js';
 import { parseImageReference } from '../../core/image/reference.js';
-import { parsePolicyText } from '../../core/policy/parse.js';
 import type { Decision } from '../../core/evaluation/decision.js';
 import { clientSettings, createClient } from '../client.js';
 import { loadEvidenceDir } from '../evidence-dir.js';
@@ -78,7 +77,7 @@ export function registerEvaluate(program: Command): void {
         const r = parseImageReference(image);
         if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid image ${JSON.stringify(image)}: ${r.error.message}`);
       }
-      const policy = parsePolicyText(await readText(opts.policy, 'policy file'));
+      const policy = await readPolicyFile(opts.policy, 'policy file');
       if (!policy.ok) throw new CliExit(EXIT.USAGE, `invalid policy ${opts.policy}:\n${policy.error.map((p) => `  ${p.message}`).join('\n')}`);
       const compiled = compilePolicy(policy.value);
       if (!compiled.ok) throw new CliExit(EXIT.USAGE, compiled.error.map((p) => p.message).join('\n'));
@@ -110,11 +109,21 @@ async function systemPatterns(file: string | undefined) {
   const raw = file === undefined
     ? DEFAULT_SYSTEM_IMAGE_PATTERNS
     : await (async () => {
-        const r = parsePolicyText(await readText(file, 'system policy file'));
+        const r = await readPolicyFile(file, 'system policy file');
         if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid system policy ${file}:\n${r.error.map((p) => `  ${p.message}`).join('\n')}`);
         return r.value.admissionWhitelistPatterns.map((p) => p.namePattern);
       })();
   const compiled = compilePatterns(raw);
   if (!compiled.ok) throw new CliExit(EXIT.USAGE, compiled.error.map((p) => p.message).join('\n'));
   return compiled.value;
+}
+
+/**
+ * Reads and parses a policy file. parse-text.js is imported here, on use, because it loads the yaml
+ * library, which `tollgate serve` (the same entry point) should not load.
+ */
+async function readPolicyFile(file: string, what: string) {
+  const text = await readText(file, what);
+  const { parsePolicyText } = await import('../../core/policy/parse-text.js');
+  return parsePolicyText(text);
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { parsePolicyText } from '../../core/policy/parse.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { readText } from '../files.js';
 
@@ -13,6 +12,9 @@ export function registerPolicy(program: Command): void {
     .action(async (file: string, opts: { format: string }) => {
       const format = outputFormat(opts.format);
       const text = file === '-' ? await readStdin() : await readText(file, 'policy file');
+      // Imported on use: parse-text.js loads the yaml library, which `tollgate serve` (the same
+      // entry point) should not load.
+      const { parsePolicyText } = await import('../../core/policy/parse-text.js');
       const r = parsePolicyText(text);
       if (format === 'json') {
         process.stdout.write(`${JSON.stringify(r.ok ? { valid: true, problems: [] } : { valid: false, problems: r.error }, null, 2)}\n`);

@@ -3,7 +3,7 @@
  * attestation signature is an ASCII-armored *attached* signed message (`gpg --armor --sign`) whose
  * literal data is the signed payload.
  */
-import * as openpgp from 'openpgp';
+import type * as OpenPgp from 'openpgp';
 import type { PublicKey } from 'openpgp';
 import { err, ok, problem, describeError, type Result } from '../result.js';
 import type { SignatureFailure } from './pkix.js';
@@ -15,6 +15,12 @@ const MAX_ARMORED_KEY_LENGTH = 1024 * 1024;
  * bounds what a compressed message can expand to before openpgp has checked any signature.
  */
 const MAX_ARMORED_MESSAGE_LENGTH = 64 * 1024;
+
+/**
+ * openpgp is loaded on first use: it is a large library (about 16 MB of a server's memory), and
+ * most deployments have no PGP attestor at all.
+ */
+const loadOpenpgp = (): Promise<typeof OpenPgp> => import('openpgp');
 
 const ARMOR_BEGIN = /^-----BEGIN PGP ([^-\r\n]+)-----[ \t]*$/gm;
 
@@ -39,14 +45,15 @@ export async function parsePgpPublicKey(armored: string): Promise<Result<{ key: 
     if (type === 'PRIVATE KEY BLOCK') return bad('is a private key block; supply only the public key (`gpg --export --armor`)');
     if (type !== 'PUBLIC KEY BLOCK') return bad(`is a PGP ${type}, not a PUBLIC KEY BLOCK`);
 
-    let keys: openpgp.Key[];
+    const openpgp = await loadOpenpgp();
+    let keys: OpenPgp.Key[];
     try {
       keys = await openpgp.readKeys({ armoredKeys: armored });
     } catch (e) {
       return bad(`cannot be read as an OpenPGP public key: ${describeError(e)}`);
     }
     if (keys.length !== 1) return bad(`holds ${keys.length} keys; expected exactly one`);
-    const key = keys[0] as openpgp.Key;
+    const key = keys[0] as OpenPgp.Key;
     if (key.isPrivate()) return bad('holds secret key material; supply only the public key');
     const fingerprint = key.getFingerprint().toUpperCase();
     if (!/^[0-9A-F]{40}$/.test(fingerprint)) {
@@ -59,13 +66,10 @@ export async function parsePgpPublicKey(armored: string): Promise<Result<{ key: 
 }
 
 /** Packet types that mean the message is encrypted rather than (only) signed. */
-const ENCRYPTION_PACKETS: readonly openpgp.enums.packet[] = [
-  openpgp.enums.packet.publicKeyEncryptedSessionKey,
-  openpgp.enums.packet.symEncryptedSessionKey,
-  openpgp.enums.packet.symmetricallyEncryptedData,
-  openpgp.enums.packet.symEncryptedIntegrityProtectedData,
-  openpgp.enums.packet.aeadEncryptedData,
-];
+function encryptionPackets(openpgp: typeof OpenPgp): OpenPgp.enums.packet[] {
+  const { packet } = openpgp.enums;
+  return [packet.publicKeyEncryptedSessionKey, packet.symEncryptedSessionKey, packet.symmetricallyEncryptedData, packet.symEncryptedIntegrityProtectedData, packet.aeadEncryptedData];
+}
 
 /**
  * Verifies an ASCII-armored attached signed message (`gpg --armor --sign`) against `key` at time
@@ -102,16 +106,17 @@ export async function verifyPgpAttachedMessage(
     if (type !== 'MESSAGE') return malformed(`expected a PGP MESSAGE, got a PGP ${type}`);
     if (types.length > 1) return malformed(`the PGP signature holds ${types.length} armored blocks; expected exactly one message`);
 
-    let message: openpgp.Message<string>;
+    const openpgp = await loadOpenpgp();
+    let message: OpenPgp.Message<string>;
     try {
       message = await openpgp.readMessage({ armoredMessage });
     } catch (e) {
       return malformed(`the PGP message cannot be decoded: ${describeError(e)}`);
     }
-    if (message.packets.filterByTag(...ENCRYPTION_PACKETS).length > 0) {
+    if (message.packets.filterByTag(...encryptionPackets(openpgp)).length > 0) {
       return malformed('the PGP message is encrypted; expected a message that is only signed');
     }
-    let signerIds: openpgp.KeyID[];
+    let signerIds: OpenPgp.KeyID[];
     try {
       signerIds = message.getSigningKeyIDs();
     } catch (e) {
@@ -119,7 +124,7 @@ export async function verifyPgpAttachedMessage(
     }
     if (signerIds.length === 0) return malformed('the PGP message carries no signature');
 
-    let result: openpgp.VerifyMessageResult<Uint8Array>;
+    let result: OpenPgp.VerifyMessageResult<Uint8Array>;
     try {
       result = await openpgp.verify({
         message,

@@ -2,13 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Problem } from '../result.js';
 import { defaultPolicy, type Policy } from './model.js';
-import {
-  MAX_PROBLEMS,
-  POLICY_PROBLEM_CODES,
-  isValidAttestorName,
-  parsePolicyObject,
-  parsePolicyText,
-} from './parse.js';
+import { MAX_PROBLEMS, POLICY_PROBLEM_CODES, isValidAttestorName, parsePolicyObject } from './parse.js';
+import { parsePolicyText } from './parse-text.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers

@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { defaultPolicy, type AdmissionRule, type Policy, type SpecificRuleMap } from './model.js';
-import { parsePolicyText } from './parse.js';
-import { policyToWire, serializePolicy } from './serialize.js';
+import { parsePolicyText } from './parse-text.js';
+import { policyToWire } from './serialize.js';
+import { serializePolicy } from './serialize-text.js';
 
 function read(text: string): Policy {
   const r = parsePolicyText(text);

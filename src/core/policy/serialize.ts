@@ -1,9 +1,10 @@
 /**
- * Writing a Policy out the way `gcloud container binauthz policy export` shows it: Google's
- * camelCase JSON shape, keys sorted, fields at their proto3 default (empty lists and maps, empty
- * strings, GLOBAL_POLICY_EVALUATION_MODE_UNSPECIFIED) left out, enums as names.
+ * A Policy in the shape `gcloud container binauthz policy export` shows it in: Google's
+ * camelCase JSON, keys sorted, fields at their proto3 default (empty lists and maps, empty
+ * strings, GLOBAL_POLICY_EVALUATION_MODE_UNSPECIFIED) left out, enums as names. This is the
+ * value the server answers with; writing it out as a YAML or JSON file is in serialize-text.ts,
+ * kept apart so the server does not load the yaml library.
  */
-import { stringify } from 'yaml';
 import type { AdmissionRule, Policy } from './model.js';
 import { SPECIFIC_RULE_MAPS } from './model.js';
 
@@ -43,19 +44,4 @@ export function policyToWire(policy: Policy): Record<string, unknown> {
   if (policy.updateTime) out.push(['updateTime', policy.updateTime]);
   out.sort(([a], [b]) => byCodePoint(a, b));
   return Object.fromEntries(out);
-}
-
-/**
- * The policy as a file: YAML 1.2 in block style with sequences flush under their key (as gcloud
- * prints them), or JSON indented by two spaces; both end with a newline.
- */
-export function serializePolicy(policy: Policy, format: 'yaml' | 'json'): string {
-  const wire = policyToWire(policy);
-  if (format === 'json') return `${JSON.stringify(wire, null, 2)}\n`;
-  return stringify(wire, {
-    version: '1.2',
-    indentSeq: false,
-    lineWidth: 0,
-    aliasDuplicateObjects: false,
-  });
 }

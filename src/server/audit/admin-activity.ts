@@ -4,7 +4,7 @@
  */
 import type { Principal } from '../iam/principal.js';
 import type { JsonObject, StoreOps } from '../store/store.js';
-import { nowTimestamp } from '../store/sql-store.js';
+import { nowTimestamp } from '../store/columns.js';
 import { randomUUID } from 'node:crypto';
 
 export interface AdminActivity {

@@ -14,7 +14,8 @@
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import { openStore } from '../store/sql-store.js';
+import { toAuditColumns } from '../store/columns.js';
+import { openSqliteDatabase, SqliteDirect } from '../store/sqlite-direct.js';
 import type { AuditRecord, EncodedAuditRecord, Store, StoreOps } from '../store/store.js';
 
 type Batch = readonly (AuditRecord | EncodedAuditRecord)[];
@@ -42,7 +43,7 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
 
   // A small young generation: the worker only turns short-lived batches into rows, and every
   // megabyte it holds counts against the server's memory.
-  const worker = new Worker(new URL(import.meta.url), { workerData: { database }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  const worker = new Worker(new URL(import.meta.url), { workerData: { file }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: string | undefined;
@@ -105,30 +106,36 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
   };
 }
 
-/** The worker side: one store connection, batches written one after another in arrival order. */
-async function runWorker(): Promise<void> {
+/**
+ * The worker side: a connection of its own and the store's prepared insert, nothing more (not
+ * the whole store: every module loaded here is loaded a second time, in this thread's heap).
+ * Batches are written one after another in arrival order, each in a transaction of its own.
+ */
+function runWorker(): void {
   const port = parentPort;
   if (port === null) return;
-  const { database } = workerData as { database: string };
-  let store: Awaited<ReturnType<typeof openStore>>;
+  const { file } = workerData as { file: string };
+  let sqlite: SqliteDirect;
   try {
-    store = await openStore(database);
+    const database = openSqliteDatabase(file);
+    // Appends touch only the last pages of the table and its index: a small page cache will do
+    // (better-sqlite3's default is 16 MB per connection, which this thread would fill with pages
+    // it never reads again).
+    database.pragma('cache_size = -2048');
+    sqlite = new SqliteDirect(database);
   } catch (e) {
     port.postMessage({ failed: e instanceof Error ? e.message : String(e) } satisfies Reply);
     return;
   }
-  let queue = Promise.resolve();
   port.on('message', (m: Request) => {
-    queue = queue.then(async () => {
-      try {
-        await store.appendAudit(m.records);
-        port.postMessage({ id: m.id, ok: true } satisfies Reply);
-      } catch (e) {
-        port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) } satisfies Reply);
-      }
-    });
+    try {
+      sqlite.appendAudit(toAuditColumns(m.records), false);
+      port.postMessage({ id: m.id, ok: true } satisfies Reply);
+    } catch (e) {
+      port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) } satisfies Reply);
+    }
   });
   port.postMessage({ ready: true } satisfies Reply);
 }
 
-if (!isMainThread && (workerData as { database?: unknown } | null)?.database !== undefined) void runWorker();
+if (!isMainThread && (workerData as { file?: unknown } | null)?.file !== undefined) runWorker();

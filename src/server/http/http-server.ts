@@ -4,7 +4,7 @@
  * turns every failure into Google's JSON error envelope.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ApiError } from '../errors.js';
 import type { Principal } from '../iam/principal.js';
 import type { Logger } from '../log.js';
@@ -122,6 +122,10 @@ export function parseJsonBody(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch (jsonError) {
     if (text.includes("'")) {
+      // yaml is loaded here, on first use, not imported at the top: it costs megabytes of resident
+      // memory and the server almost never needs it. require() because this function is
+      // synchronous; yaml ships a CommonJS build.
+      const { parse: parseYaml } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
       try {
         const v = parseYaml(text, { schema: 'json', maxAliasCount: 0 }) as unknown;
         if (typeof v === 'object' && v !== null) return v;

@@ -15,7 +15,6 @@
  * IAM and audit are the API layer's (api/cloudkms.ts); write methods take an `after` hook that runs
  * inside the same transaction, so the audit entry commits together with the change.
  */
-import { p256, p384 } from '@noble/curves/nist.js';
 import {
   createHash,
   createPrivateKey,
@@ -116,7 +115,7 @@ const DIGEST_INFO_PREFIX: Readonly<Record<HashName, Buffer>> = {
 
 
 /** Signs a precomputed digest the way Cloud KMS does for `algorithm` (ECDSA signatures are DER). */
-export function signDigest(algorithm: KmsAlgorithmName, privateKey: KeyObject, digest: Uint8Array): Buffer {
+export async function signDigest(algorithm: KmsAlgorithmName, privateKey: KeyObject, digest: Uint8Array): Promise<Buffer> {
   const spec = KMS_ALGORITHMS[algorithm];
   if (digest.length !== DIGEST_BYTES[spec.hash]) throw new Error(`${algorithm} signs a ${spec.hash} digest of ${DIGEST_BYTES[spec.hash]} bytes`);
   if (spec.keyType === 'ec') return ecdsaSignDigest(privateKey, spec.namedCurve as 'prime256v1' | 'secp384r1', digest);
@@ -162,13 +161,16 @@ function mgf1(hash: HashName, seed: Buffer, length: number): Buffer {
   return Buffer.concat(out).subarray(0, length);
 }
 
-function ecdsaSignDigest(privateKey: KeyObject, curve: 'prime256v1' | 'secp384r1', digest: Uint8Array): Buffer {
+async function ecdsaSignDigest(privateKey: KeyObject, curve: 'prime256v1' | 'secp384r1', digest: Uint8Array): Promise<Buffer> {
   const jwk = privateKey.export({ format: 'jwk' });
   if (typeof jwk.d !== 'string') throw new Error('not an EC private key');
   const secret = Buffer.from(jwk.d, 'base64url');
   // Node's sign() always hashes its input, and KMS signs a digest the client computed. An audited
   // implementation does the signing (RFC 6979 nonces hedged with fresh entropy) rather than
   // hand-written curve arithmetic; signatures are DER, as Cloud KMS returns them.
+  // Loaded on first use: the curve library costs about 10 MB of memory, and a server that only
+  // verifies (most of them) never signs.
+  const { p256, p384 } = await import('@noble/curves/nist.js');
   const ecdsa = curve === 'prime256v1' ? p256 : p384;
   return Buffer.from(ecdsa.sign(digest, secret, { prehash: false, lowS: false, format: 'der', extraEntropy: true }));
 }
@@ -739,7 +741,7 @@ export class LocalKms {
     let signature: Buffer;
     try {
       const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-      signature = signDigest(algorithm, key, digest);
+      signature = await signDigest(algorithm, key, digest);
     } finally {
       der.fill(0);
     }

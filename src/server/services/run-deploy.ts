@@ -44,7 +44,7 @@ import { ApiError, invalidArgument } from '../errors.js';
 import type { Principal } from '../iam/principal.js';
 import type { TagResolver } from '../registry/tag-resolver.js';
 import { RuntimeFailure, type AdmittedRevision, type RunRuntime, type RuntimeContainer } from '../run/runtime.js';
-import { nowTimestamp } from '../store/sql-store.js';
+import { nowTimestamp } from '../store/columns.js';
 import { StoreAlreadyExists, StoreVersionConflict, type Json, type JsonObject, type StoredResource } from '../store/store.js';
 import type { DecisionService } from './decision-service.js';
 import { getProject, projectForWrite } from './projects.js';

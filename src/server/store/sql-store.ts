@@ -4,11 +4,13 @@
  * paths (get, list, the audit insert, the change mark) bypass Kysely's query builder with SQL
  * written out here.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
+import { canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAuditColumns } from './columns.js';
 import { migrate, transact } from './migrations.js';
+import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
 import {
   StoreAlreadyExists,
   StoreNotFound,
@@ -60,50 +62,6 @@ export interface Database_ {
 
 type Db = Kysely<Database_> | Transaction<Database_>;
 
-/** RFC 3339 with microseconds, as Google's APIs print timestamps. */
-export function nowTimestamp(): string {
-  return new Date().toISOString().replace(/Z$/, '000Z');
-}
-
-const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/;
-
-/**
- * The one form audit times are stored and compared in: UTC, `Z`, exactly six fractional digits
- * (what nowTimestamp prints). Times are compared as text in SQL, which orders correctly only when
- * every value has this fixed shape: `…:00Z` sorts after `…:00.5Z` as text. Digits past the
- * microsecond are dropped. Throws on anything that is not an RFC 3339 timestamp.
- */
-export function canonicalTimestamp(time: string): string {
-  const m = RFC3339.exec(time);
-  const ms = m === null ? Number.NaN : Date.parse(`${m[1]}T${m[2]}.${(m[3] ?? '').slice(0, 3).padEnd(3, '0')}${m[4]!.toUpperCase()}`);
-  const iso = Number.isNaN(ms) ? '' : new Date(ms).toISOString();
-  if (m === null || !/^\d{4}-/.test(iso)) throw new TypeError(`not an RFC 3339 timestamp (0000-9999): ${JSON.stringify(time)}`);
-  return `${iso.slice(0, -1)}${(m[3] ?? '').slice(3, 6).padEnd(3, '0')}Z`;
-}
-
-/**
- * PostgreSQL text cannot hold U+0000 (SQLite can): keys with it are rejected on write and match
- * nothing on read, the same on both dialects.
- */
-function hasNul(...keys: readonly (string | null | undefined)[]): boolean {
-  return keys.some((k) => typeof k === 'string' && k.includes('\u0000'));
-}
-
-/**
- * The string with each lone UTF-16 surrogate replaced by U+FFFD, for audit columns. On PostgreSQL
- * JSON.stringify would write a lone surrogate as a `\udXXX` escape, which the server's JSON parser
- * rejects (failing the whole batch); better-sqlite3 would store it as invalid UTF-8 bytes that
- * read back as three U+FFFD. This way both store one U+FFFD, as node-postgres text parameters do.
- * (ES2024 methods, in Node 20; TypeScript's lib here is ES2022.)
- */
-function wellFormed(s: string): string {
-  const es2024 = s as unknown as { isWellFormed(): boolean; toWellFormed(): string };
-  return es2024.isWellFormed() ? s : es2024.toWellFormed();
-}
-
-function rejectNul(what: string, ...keys: readonly (string | null | undefined)[]): void {
-  if (hasNul(...keys)) throw new TypeError(`${what} cannot contain the character U+0000`);
-}
 
 /**
  * Opens the store for a database URL: `postgres://…` / `postgresql://…` for PostgreSQL, anything
@@ -111,7 +69,9 @@ function rejectNul(what: string, ...keys: readonly (string | null | undefined)[]
  */
 export async function openStore(url: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // Loaded only here: a server on SQLite never needs the PostgreSQL client in memory.
+    const { default: postgres } = await import('pg');
+    const pool = new postgres.Pool({ connectionString: url, max: 10 });
     // An idle pooled connection that the server drops (restart, failover, idle timeout) is
     // reported as an 'error' event; unhandled, it would crash the process. The pool discards the
     // connection and the next query opens a new one, so there is nothing else to do here.
@@ -126,14 +86,7 @@ export async function openStore(url: string): Promise<Store> {
     return new SqlStore(db, 'postgres', OPEN_GATE, undefined, pool);
   }
   const file = url.replace(/^sqlite:(\/\/)?/, '');
-  const sqlite = new Database(file);
-  // WAL lets readers run beside the writer (and several processes share a file); FULL makes
-  // every acknowledged commit survive a crash of the machine, not only of the process.
-  // busy_timeout first: switching to WAL needs a lock another process may hold for a moment.
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = FULL');
-  sqlite.pragma('foreign_keys = ON');
+  const sqlite = openSqliteDatabase(file);
   const db = new Kysely<Database_>({ dialect: new SqliteDialect({ database: new StatementCache(sqlite) }) });
   const gate = sqliteGate(file);
   try {
@@ -206,8 +159,6 @@ class CachedStatement implements SqliteStatement {
   }
 }
 
-const INSERT_AUDIT_ROW = 'insert into audit_log (time, project, log_id, entry) values (?, ?, ?, ?)';
-const READ_CHANGE_MARK = 'select n from resource_changes where id = 1';
 
 /**
  * One hand-written read of `resources` (get, or list in one of its shapes), in both dialects'
@@ -217,7 +168,7 @@ const READ_CHANGE_MARK = 'select n from resource_changes where id = 1';
  * unnamed statements). Their text is fixed per shape, so each is written once here and prepared
  * once: by SqliteDirect on SQLite, as a named statement on each pooled PostgreSQL connection.
  */
-interface ResourceRead {
+export interface ResourceRead {
   /** The name of the PostgreSQL prepared statement (also what identifies it on SQLite). */
   readonly name: string;
   readonly sqlite: string;
@@ -253,83 +204,7 @@ const LIST_RESOURCES: readonly ResourceRead[] = Array.from({ length: 1 << LIST_F
   );
 });
 
-type ReadParameter = string | number;
-
-/** Audit rows as four parallel columns, validated and ready to write. */
-interface AuditColumns {
-  readonly time: string[];
-  readonly project: string[];
-  readonly logId: string[];
-  readonly entry: string[];
-}
-
-/**
- * The store's direct line to better-sqlite3, for the hot paths where Kysely's per-query work
- * (compiling, an async round through the driver) costs more than SQLite itself: the audit batch
- * insert, the change mark, and get and list. It uses the same connection as Kysely, so it must only be used
- * where nothing else can be using that connection: inside the store's gate (every SqlStore method
- * and every transaction runs there), and within a transaction only by that transaction's ops.
- */
-class SqliteDirect {
-  private insertAudit: Database.Statement<[string, string, string, string]> | undefined;
-  private insertAuditBatch: Database.Transaction<(rows: AuditColumns) => void> | undefined;
-  private readChangeMark: Database.Statement<[], number> | undefined;
-  /** get and list statements, prepared on first use (17 at most, never evicted). */
-  private readonly reads = new Map<ResourceRead, Database.Statement<[ReadParameter[]], ResourcesTable>>();
-
-  constructor(private readonly database: Database.Database) {}
-
-  /**
-   * Rows of a get or list, synchronously. Inside a transaction this is that transaction's
-   * connection, so it sees the transaction's own uncommitted writes.
-   */
-  readAll(read: ResourceRead, parameters: ReadParameter[]): ResourcesTable[] {
-    return this.statement(read).all(parameters);
-  }
-
-  readOne(read: ResourceRead, parameters: ReadParameter[]): ResourcesTable | undefined {
-    return this.statement(read).get(parameters);
-  }
-
-  /** Writes the rows in order; outside a transaction in one of its own (all or nothing). */
-  appendAudit(rows: AuditColumns, inTransaction: boolean): void {
-    if (inTransaction) {
-      if (!this.database.inTransaction) throw new Error('audit rows for a transaction that is not open');
-      this.insertRows(rows);
-      return;
-    }
-    this.insertAuditBatch ??= this.database.transaction((r: AuditColumns) => this.insertRows(r));
-    // IMMEDIATE like every other write transaction here (see transact): take the write lock up
-    // front, waiting on busy_timeout if another process holds it.
-    this.insertAuditBatch.immediate(rows);
-  }
-
-  changeMark(): string {
-    // A statement of its own (not from the cache): pluck() is a mode that stays on the statement.
-    this.readChangeMark ??= this.database.prepare<[], number>(READ_CHANGE_MARK).pluck();
-    const n = this.readChangeMark.get();
-    if (n === undefined) throw new Error('resource_changes has no row');
-    return String(n);
-  }
-
-  private statement(read: ResourceRead): Database.Statement<[ReadParameter[]], ResourcesTable> {
-    let statement = this.reads.get(read);
-    if (statement === undefined) {
-      // Statements of their own, like the others here: nothing sets a mode on them, and they
-      // are run to completion (all/get) before anything else can use the connection. The
-      // parameters go as one array, which better-sqlite3 binds in order.
-      statement = this.database.prepare<[ReadParameter[]], ResourcesTable>(read.sqlite);
-      this.reads.set(read, statement);
-    }
-    return statement;
-  }
-
-  private insertRows(rows: AuditColumns): void {
-    this.insertAudit ??= this.database.prepare<[string, string, string, string]>(INSERT_AUDIT_ROW);
-    const insert = this.insertAudit;
-    for (let i = 0; i < rows.time.length; i++) insert.run(rows.time[i]!, rows.project[i]!, rows.logId[i]!, rows.entry[i]!);
-  }
-}
+export type ReadParameter = string | number;
 
 /**
  * Serialises the work of every store this process has open on one SQLite file. better-sqlite3 is
@@ -501,19 +376,8 @@ class SqlOps implements StoreOps {
    * order given.
    */
   async appendAudit(records: readonly (AuditRecord | EncodedAuditRecord)[]): Promise<void> {
-    const n = records.length;
-    if (n === 0) return;
-    const rows: AuditColumns = { time: new Array<string>(n), project: new Array<string>(n), logId: new Array<string>(n), entry: new Array<string>(n) };
-    for (let i = 0; i < n; i++) {
-      const r = records[i]!;
-      const entry = 'entryJson' in r ? r.entryJson : JSON.stringify(r.entry);
-      // JSON text never holds a raw U+0000 (it is escaped); PostgreSQL could not store one.
-      rejectNul('audit project, log id and entry', r.project, r.logId, entry);
-      rows.time[i] = canonicalTimestamp(r.time);
-      rows.project[i] = wellFormed(r.project);
-      rows.logId[i] = wellFormed(r.logId);
-      rows.entry[i] = wellFormed(entry);
-    }
+    if (records.length === 0) return;
+    const rows = toAuditColumns(records);
     if (this.sqlite !== undefined) {
       this.sqlite.appendAudit(rows, this.inTransaction);
       return;

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres } from '../../../test/support/postgres.js';
-import { canonicalTimestamp, nowTimestamp, openStore } from './sql-store.js';
+import { canonicalTimestamp, nowTimestamp } from './columns.js';
+import { openStore } from './sql-store.js';
 import {
   StoreAlreadyExists,
   StoreNotFound,
