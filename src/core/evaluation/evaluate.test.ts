@@ -4,6 +4,7 @@ import { parseAttestor } from '../attestation/attestor.js';
 import type { Attestor } from '../attestation/model.js';
 import { parseAttestationOccurrence } from '../attestation/occurrence.js';
 import { createSignaturePayload } from '../attestation/payload.js';
+import { parseImageReference } from '../image/reference.js';
 import { parsePolicyObject } from '../policy/parse.js';
 import type { Decision, ImageDecision } from './decision.js';
 import { compilePatterns, compilePolicy, evaluate, requiredEvidence } from './evaluate.js';
@@ -439,6 +440,27 @@ describe('requiredEvidence', () => {
     const p = policy({ admissionWhitelistPatterns: [{ namePattern: 'gcr.io/exempt/*' }], defaultAdmissionRule: requireBy([ATTESTOR]) });
     const r = requiredEvidence(p, SYSTEM, { images: [IMAGE_A, `gcr.io/exempt/x@${DIGEST_B}`, `${REPO}:tag`], context: GKE });
     expect(r).toEqual({ attestors: [ATTESTOR], digests: [DIGEST_A] });
+  });
+});
+
+describe('a caller-supplied image parser', () => {
+  it('reads every image through it, and the decision is the one the default parser gives', async () => {
+    const p = policy({ admissionWhitelistPatterns: [{ namePattern: 'gcr.io/exempt/*' }], defaultAdmissionRule: requireBy([ATTESTOR]) });
+    const images = [IMAGE_A, IMAGE_B, `gcr.io/exempt/x@${DIGEST_B}`, `${REPO}:tag`, 'Not//An:Image'];
+    const request = { images, context: GKE };
+    const evidence = await buildEvidence([build], occurrences(signedOccurrence(IMAGE_A)), NOW);
+    const seen: string[] = [];
+    const counting = (image: string) => {
+      seen.push(image);
+      return parseImageReference(image);
+    };
+    expect(requiredEvidence(p, SYSTEM, request, counting)).toEqual(requiredEvidence(p, SYSTEM, request));
+    expect(seen).toEqual(images);
+    seen.length = 0;
+    const decision = evaluate(p, SYSTEM, request, evidence, counting);
+    expect(seen).toEqual(images);
+    expect(decision).toEqual(evaluate(p, SYSTEM, request, evidence));
+    expect(decision.images.map((i) => i.reason)).toEqual(['ATTESTED', 'NOT_ATTESTED', 'EXEMPT_PATTERN', 'DIGEST_REQUIRED', 'INVALID_IMAGE']);
   });
 });
 

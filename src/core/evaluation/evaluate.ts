@@ -45,6 +45,13 @@ export function compilePolicy(policy: Policy): Result<CompiledPolicy, Problem[]>
   return r.ok ? ok({ policy, patterns: r.value.patterns }) : r;
 }
 
+/**
+ * How an evaluation reads image references: parseImageReference by default. A caller deciding
+ * many times over may pass a memoizing one (references are immutable values), so an image seen
+ * before, or named twice in one request, is parsed once.
+ */
+export type ImageParser = (image: string) => ReturnType<typeof parseImageReference>;
+
 const TAG_MESSAGE = 'Expected digest with sha256 scheme, but got tag or malformed digest';
 
 export function evaluate(
@@ -52,10 +59,11 @@ export function evaluate(
   systemPolicy: CompiledPatterns,
   request: EvaluationRequest,
   evidence: Evidence,
+  parse: ImageParser = parseImageReference,
 ): Decision {
   const selected = selectRule(compiled.policy, request.context);
   const useSystem = systemPolicyEnabled(compiled.policy);
-  const images = request.images.map((image) => evaluateImage(image, compiled, useSystem ? systemPolicy : undefined, selected, evidence));
+  const images = request.images.map((image) => evaluateImage(image, parse(image), compiled, useSystem ? systemPolicy : undefined, selected, evidence));
 
   return decisionFrom(request, images);
 }
@@ -81,12 +89,12 @@ function decisionFrom(request: EvaluationRequest, images: ImageDecision[]): Deci
 
 function evaluateImage(
   image: string,
+  parsed: ReturnType<ImageParser>,
   compiled: CompiledPolicy,
   system: CompiledPatterns | undefined,
   selected: SelectedRule,
   evidence: Evidence,
 ): ImageDecision {
-  const parsed = parseImageReference(image);
   const deny = (
     reason: 'ALWAYS_DENY' | 'NOT_ATTESTED' | 'DIGEST_REQUIRED' | 'INVALID_IMAGE',
     detail: string,
@@ -175,13 +183,18 @@ export function failedDecision(request: EvaluationRequest, message: string): Dec
 }
 
 /** Which attestors and digests an evaluation will ask evidence about, so loaders fetch only those. */
-export function requiredEvidence(compiled: CompiledPolicy, system: CompiledPatterns, request: EvaluationRequest): { attestors: string[]; digests: string[] } {
+export function requiredEvidence(
+  compiled: CompiledPolicy,
+  system: CompiledPatterns,
+  request: EvaluationRequest,
+  parse: ImageParser = parseImageReference,
+): { attestors: string[]; digests: string[] } {
   const selected = selectRule(compiled.policy, request.context);
   if (selected.rule.evaluationMode !== 'REQUIRE_ATTESTATION') return { attestors: [], digests: [] };
   const useSystem = systemPolicyEnabled(compiled.policy);
   const digests = new Set<string>();
   for (const image of request.images) {
-    const r = parseImageReference(image);
+    const r = parse(image);
     if (!r.ok || !isSha256Digest(r.value.digest)) continue;
     const ref = r.value;
     if (useSystem && system.patterns.some((p) => exemptPatternMatches(p, ref))) continue;

@@ -35,6 +35,8 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
   // A store whose reads start failing: the real store, with one operation broken on demand.
   // It also counts the reads the decision service makes.
   const broken = { on: false };
+  // While set, attestation lists wait for it: holds a decision in flight.
+  const held: { list?: Promise<void> } = {};
   const reads: Record<Op, number> = { get: 0, list: 0, changeMark: 0 };
   const faulty: Store = new Proxy(store, {
     get(target, prop, receiver) {
@@ -42,7 +44,9 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
       if ((prop === 'get' || prop === 'list' || prop === 'changeMark') && typeof value === 'function') {
         return (...args: unknown[]) => {
           reads[prop]++;
-          return broken.on && failOn.includes(prop) ? Promise.reject(new Error('disk I/O error')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (broken.on && failOn.includes(prop)) return Promise.reject(new Error('disk I/O error'));
+          const run = () => (value as (...a: unknown[]) => unknown).apply(target, args);
+          return prop === 'list' && held.list !== undefined ? held.list.then(run) : run();
         };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
@@ -50,7 +54,7 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
   });
   const recorder = new DecisionAuditWriter({ store });
   const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs });
-  return { store, service, broken, recorder, reads };
+  return { store, service, broken, recorder, reads, held };
 }
 
 const request = (images: string[], breakglass?: string): DecideRequest => ({
@@ -123,6 +127,34 @@ describe('the decision service caches what the store holds', () => {
     await new Promise((r) => setTimeout(r, 320));
     expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'ALWAYS_ALLOW' });
     expect(reads.changeMark).toBe(marks + 1);
+  });
+
+  it('makes a decision once for identical requests that arrive while it is being made', async () => {
+    const { service, reads, held } = await setup();
+    let release!: () => void;
+    held.list = new Promise((r) => (release = r));
+    const all = Promise.all(Array.from({ length: 5 }, () => service.decide(request([IMAGE]))));
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    const decisions = await all;
+    for (const d of decisions) expect(d.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'NOT_ATTESTED' });
+    expect(reads.list).toBe(1);
+  });
+
+  it('does not hand a decision begun before a change to a request that arrives after it', async () => {
+    const { service, store, held } = await setup();
+    let release!: () => void;
+    held.list = new Promise((r) => (release = r));
+    const before = service.decide(request([IMAGE]));
+    await new Promise((r) => setTimeout(r, 50));
+    // The first decision is now waiting for its attestations, with the old policy in hand.
+    await store.update('policy', 'projects/demo/policy', { body: { defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    // Joining the held decision would wait for it; a decision of its own answers at once.
+    const after = await Promise.race([service.decide(request([IMAGE])), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 2000))]);
+    release();
+    if (after === 'waiting') throw new Error('the request after the change waited for the decision begun before it');
+    expect(after.images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ALWAYS_ALLOW' });
+    expect((await before).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
   });
 
   it('fails closed when the change mark cannot be read', async () => {

@@ -13,9 +13,10 @@ import { checkAttestation } from '../../core/attestation/check.js';
 import type { AttestationCheck, Attestor } from '../../core/attestation/model.js';
 import { parseAttestationOccurrence } from '../../core/attestation/occurrence.js';
 import type { Decision } from '../../core/evaluation/decision.js';
-import { compilePatterns, compilePolicy, evaluate, failedDecision, requiredEvidence, type CompiledPatterns, type CompiledPolicy } from '../../core/evaluation/evaluate.js';
+import { compilePatterns, compilePolicy, evaluate, failedDecision, requiredEvidence, type CompiledPatterns, type CompiledPolicy, type ImageParser } from '../../core/evaluation/evaluate.js';
 import type { AttestorLookup, Evidence } from '../../core/evaluation/evidence.js';
 import type { EvaluationRequest } from '../../core/evaluation/request.js';
+import { parseImageReference } from '../../core/image/reference.js';
 import { defaultPolicy } from '../../core/policy/model.js';
 import { parsePolicyObject } from '../../core/policy/parse.js';
 import { loadSystemPolicyPatterns } from '../api/binaryauthorization.js';
@@ -77,6 +78,20 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const checkLists = new Map<string, Cached<AttestationCheck[]>>();
   const decisions = new Map<string, Cached<Decision>>();
   const maxDecisions = 5_000;
+  // Decisions being made now, by memo key (removed when made; bounded by requests in flight).
+  const inFlight = new Map<string, Cached<Promise<Decision>>>();
+  // Parsed image references (pure values, never stale): the same images arrive in review after
+  // review, and an evaluation reads each image twice (which evidence it needs, then the verdict).
+  const parsedImages = new Map<string, ReturnType<ImageParser>>();
+  const parseImage: ImageParser = (image) => {
+    let parsed = parsedImages.get(image);
+    if (parsed === undefined) {
+      parsed = parseImageReference(image);
+      if (parsedImages.size >= maxDecisions) parsedImages.delete(parsedImages.keys().next().value as string);
+      parsedImages.set(image, parsed);
+    }
+    return parsed;
+  };
 
   // The epoch advances whenever the store's change mark moves; entries of an older epoch are
   // checked against the store again before use.
@@ -210,7 +225,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   }
 
   async function buildEvidence(deployer: Project, compiled: CompiledPolicy, sys: CompiledPatterns, request: EvaluationRequest): Promise<Evidence> {
-    const need = requiredEvidence(compiled, sys, request);
+    const need = requiredEvidence(compiled, sys, request, parseImage);
     const lookups = new Map<string, AttestorLookup>();
     const found = new Map<string, Map<string, AttestationCheck[]>>();
     for (const name of need.attestors) {
@@ -242,16 +257,30 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
     const memo = decisions.get(memoKey);
     if (memo !== undefined && isFresh(memo)) return memo.value;
+    // A rollout sends the same pod spec many times at once: requests that arrive while the same
+    // decision is being made (against the same store state) wait for it instead of repeating
+    // the lookups and verifications.
+    const running = inFlight.get(memoKey);
+    if (running !== undefined && isFresh(running)) return running.value;
     const e = epoch;
-    const deployer = await project(request.project);
-    if (deployer === undefined) return failedDecision(evaluation, `project ${request.project} does not exist in Tollgate`);
-    const compiled = await policy(request.project);
-    const sys = await systemPatterns();
-    const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
-    const decision = evaluate(compiled, sys, evaluation, evidence);
-    if (decisions.size >= maxDecisions) decisions.delete(decisions.keys().next().value as string);
-    decisions.set(memoKey, { version: '', value: decision, epoch: e });
-    return decision;
+    const making = (async () => {
+      const deployer = await project(request.project);
+      if (deployer === undefined) return failedDecision(evaluation, `project ${request.project} does not exist in Tollgate`);
+      const compiled = await policy(request.project);
+      const sys = await systemPatterns();
+      const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
+      const decision = evaluate(compiled, sys, evaluation, evidence, parseImage);
+      if (decisions.size >= maxDecisions) decisions.delete(decisions.keys().next().value as string);
+      decisions.set(memoKey, { version: '', value: decision, epoch: e });
+      return decision;
+    })();
+    const entry = { version: '', value: making, epoch: e };
+    inFlight.set(memoKey, entry);
+    const done = () => {
+      if (inFlight.get(memoKey) === entry) inFlight.delete(memoKey);
+    };
+    making.then(done, done);
+    return making;
   }
 
   return {
