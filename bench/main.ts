@@ -216,12 +216,18 @@ async function main(): Promise<number> {
       const floor = await startFloor(join(here, 'floor.js'), cert, key, verify);
       try {
         // The floors get the cold workload's bodies when they verify (same sizes either way).
-        await run(
+        const full = await run(
           verify ? 'floor-cold' : 'floor-transport',
           verify ? 'cold floor (+1 ECDSA P-256 verify)' : 'transport floor (bare HTTPS + JSON parse)',
           warmJob(floor.url, certs.caPem, 'allow-all', verify ? { workload: 'cold' } : {}),
           floor.pid,
         );
+        if (!verify) {
+          // The machine's own tail: the bare server at half its load, beside Tollgate's p99 at half of its own.
+          const rate = Math.max(50, Math.round((full.result?.perSecond ?? 1000) / 2));
+          const job = warmJob(floor.url, certs.caPem, 'allow-all', { rate, warmupMs: 0, startIndex: 1_000_000, maxRequests: Math.ceil((rate * settings.durationMs) / 1000) + 100 });
+          await run('floor-half', `transport floor at 50% load, ${fmt(rate)}/s`, job, floor.pid);
+        }
       } finally {
         await floor.stop();
       }
@@ -438,6 +444,8 @@ function summarize(settings: Settings, scenarios: readonly Scenario[], dialects:
   for (const s of scenarios) out(scenarioLine(s));
   out('\n=== Targets (ratios from this run; informative, they do not set the exit code) ===');
   for (const r of ratios) out(`${r.name.padEnd(50)} ${fmt(r.value, 2).padStart(8)}  target ${r.target.padEnd(8)} ${r.pass ? 'PASS' : 'MISS'}`);
+  const floorHalf = get('floor-half');
+  if (floorHalf !== undefined) out(`(for the p99 targets: the transport floor's own p99 at 50% of its load was ${fmt(floorHalf.p99, 2)} ms)`);
   out('\n=== Correctness ===');
   out(`${errors} errors, ${wrong} wrong verdicts, ${failed.length} scenarios failed, ${auditProblems.length} audit-count problems`);
   for (const p of auditProblems) out(`  audit: ${p}`);

@@ -23,6 +23,7 @@ interface BenchJson {
 
 const SCENARIOS = [
   'floor-transport',
+  'floor-half',
   'floor-cold',
   ...['sqlite', 'postgres'].flatMap((d) => ['warm', 'half', 'cold', 'warmLarge', 'coldLarge'].map((s) => `${d}-${s}`)),
 ];
