@@ -767,6 +767,15 @@ describe.each([
     // A lone surrogate outside JSON text is stored as U+FFFD (what UTF-8 makes of it) on both.
     await store.appendAudit([{ time: at(7), project: p, logId: 'lone \ud800', entry: { n: 7 } }]);
     expect((await store.queryAudit({ projects: [p], limit: 1 }))[0]).toMatchObject({ logId: 'lone \ufffd', entry: { n: 7 } });
+
+    // PostgreSQL sends a batch without an escaped lone surrogate another way (the entries as
+    // JSON array elements): the same entries come back.
+    await store.appendAudit([
+      { time: at(8), project: p, logId: 'x', entryJson: JSON.stringify(tricky) },
+      { time: at(9), project: p, logId: 'x', entry: { n: 9, emoji: '😀', escapes: '\u0041 \\ "' } },
+    ]);
+    const last = await store.queryAudit({ projects: [p], limit: 2 });
+    expect(last.map((r) => r.entry)).toEqual([{ n: 9, emoji: '😀', escapes: '\u0041 \\ "' }, tricky]);
   });
 
   it('writes nothing of an audit batch with one bad record, in or out of a transaction', async () => {
