@@ -77,7 +77,10 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   // is made again only when the store changed. Holds results, not rows, to keep memory small.
   const checkLists = new Map<string, Cached<AttestationCheck[]>>();
   const decisions = new Map<string, Cached<Decision>>();
-  const maxDecisions = 5_000;
+  // Enough for the repeats a memo is for (a rollout, a controller sending a pod spec again); under
+  // churn every entry is a whole decision held in the old generation, so not more.
+  const maxDecisions = 1_000;
+  const maxParsedImages = 2_000;
   // Decisions being made now, by memo key (removed when made; bounded by requests in flight).
   const inFlight = new Map<string, Cached<Promise<Decision>>>();
   // Parsed image references (pure values, never stale): the same images arrive in review after
@@ -87,7 +90,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     let parsed = parsedImages.get(image);
     if (parsed === undefined) {
       parsed = parseImageReference(image);
-      if (parsedImages.size >= maxDecisions) parsedImages.delete(parsedImages.keys().next().value as string);
+      if (parsedImages.size >= maxParsedImages) parsedImages.delete(parsedImages.keys().next().value as string);
       parsedImages.set(image, parsed);
     }
     return parsed;
