@@ -21,6 +21,7 @@ import { defaultPolicy } from '../../core/policy/model.js';
 import { parsePolicyObject } from '../../core/policy/parse.js';
 import { loadSystemPolicyPatterns } from '../api/binaryauthorization.js';
 import { listAttestationOccurrences } from '../api/containeranalysis.js';
+import { isDurableDecision, shouldAuditDecision } from '../audit/decision-log.js';
 import type { Iam } from '../iam/iam.js';
 import type { Logger } from '../log.js';
 import type { AuditRecord, Store, StoredResource } from '../store/store.js';
@@ -310,11 +311,10 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         decision = failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
       }
       if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
-      const skipAudit = request.source.kind === 'admission' && request.source.dryRun;
-      if (!skipAudit) {
+      if (shouldAuditDecision(request)) {
         const entries = opts.logEntries(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
         // Breakglass is committed before the answer; everything else rides the next group commit.
-        const durable = decision.verdict.kind === 'BREAKGLASS';
+        const durable = isDurableDecision(decision);
         const written = Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable })));
         if (durable) await written;
         else written.catch(() => undefined);
