@@ -80,12 +80,13 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
     cache.set(key, { value, expiresAt: now() + ttl });
   }
 
-  function lookup(key: string, ref: ImageReference, deadlineAt: number): Promise<Result<ResolvedDigest, Problem>> {
+  /** `deadline`: when this call's budget ends, and the budget as the caller gave it (for messages). */
+  function lookup(key: string, ref: ImageReference, deadline: { at: number; ms: number }): Promise<Result<ResolvedDigest, Problem>> {
     const running = inFlight.get(key);
     // Joining another call's resolution: bounded by this call's own deadline, which may be shorter.
-    if (running !== undefined) return withinDeadline(running, deadlineAt, key);
+    if (running !== undefined) return withinDeadline(running, deadline, key);
     const p = opts.client
-      .resolveDigest(ref, { deadlineMs: Math.max(1, deadlineAt - now()) })
+      .resolveDigest(ref, { deadlineMs: Math.max(1, deadline.at - now()) })
       .catch((e: unknown) => err(problem(REGISTRY_PROBLEM.ERROR, `registry error resolving ${key}: ${describeError(e)}`)))
       .then((r) => {
         if (r.ok) remember(key, r.value);
@@ -96,11 +97,12 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
     return p;
   }
 
-  function withinDeadline(p: Promise<Result<ResolvedDigest, Problem>>, deadlineAt: number, key: string): Promise<Result<ResolvedDigest, Problem>> {
-    const ms = Math.max(1, deadlineAt - now());
+  function withinDeadline(p: Promise<Result<ResolvedDigest, Problem>>, deadline: { at: number; ms: number }, key: string): Promise<Result<ResolvedDigest, Problem>> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Result<ResolvedDigest, Problem>>((resolve) => {
-      timer = setTimeout(() => resolve(err(problem(REGISTRY_PROBLEM.DEADLINE_EXCEEDED, `deadline exceeded after ${ms} ms resolving ${key}`))), ms);
+      // The message names the caller's budget, not what was left of it when this lookup began.
+      const message = `deadline exceeded after ${deadline.ms} ms resolving ${key}`;
+      timer = setTimeout(() => resolve(err(problem(REGISTRY_PROBLEM.DEADLINE_EXCEEDED, message))), Math.max(1, deadline.at - now()));
     });
     return Promise.race([p, late]).finally(() => clearTimeout(timer));
   }
@@ -109,7 +111,7 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
     stats: () => ({ cacheHits: hits, cacheMisses: misses, cacheSize: cache.size }),
 
     async resolve(images, deadlineMs) {
-      const deadlineAt = now() + Math.max(1, deadlineMs);
+      const deadline = { at: now() + Math.max(1, deadlineMs), ms: Math.max(1, deadlineMs) };
       const out = [...images];
       /** name:tag → the refs to resolve and the positions of the images that use it. */
       const wanted = new Map<string, { ref: ImageReference; positions: number[] }>();
@@ -142,7 +144,7 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
         while (next < toFetch.length) {
           const key = toFetch[next++] as string;
           const entry = wanted.get(key);
-          if (entry !== undefined) answers.set(key, await lookup(key, entry.ref, deadlineAt));
+          if (entry !== undefined) answers.set(key, await lookup(key, entry.ref, deadline));
         }
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, toFetch.length) }, worker));
