@@ -91,8 +91,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     let parsed = parsedImages.get(image);
     if (parsed === undefined) {
       parsed = parseImageReference(image);
-      if (parsedImages.size >= maxParsedImages) parsedImages.delete(parsedImages.keys().next().value as string);
-      parsedImages.set(image, parsed);
+      putBounded(parsedImages, image, parsed, maxParsedImages);
     }
     return parsed;
   };
@@ -218,13 +217,11 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
         if (!parsed.ok) continue;
         check = await checkAttestation(a, parsed.value, now());
-        if (checks.size >= maxChecks) checks.delete(checks.keys().next().value as string);
-        checks.set(key, check);
+        putBounded(checks, key, check, maxChecks);
       }
       out.push(check);
     }
-    if (checkLists.size >= maxChecks) checkLists.delete(checkLists.keys().next().value as string);
-    checkLists.set(listKey, { version: '', value: out, epoch: e });
+    putBounded(checkLists, listKey, { version: '', value: out, epoch: e }, maxChecks);
     return out;
   }
 
@@ -274,8 +271,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       const sys = await systemPatterns();
       const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
       const decision = evaluate(compiled, sys, evaluation, evidence, parseImage);
-      if (decisions.size >= maxDecisions) decisions.delete(decisions.keys().next().value as string);
-      decisions.set(memoKey, { version: '', value: decision, epoch: e });
+      putBounded(decisions, memoKey, { version: '', value: decision, epoch: e }, maxDecisions);
       return decision;
     })();
     const entry = { version: '', value: making, epoch: e };
@@ -323,6 +319,12 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       return decision;
     },
   };
+}
+
+/** Sets a cache entry; a full cache first drops its oldest entry (Maps keep insertion order). */
+function putBounded<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
+  if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
 }
 
 /** Output-only fields the API adds; the policy parser rejects nothing for them, but they are not policy. */
