@@ -174,6 +174,7 @@ class CachedStatement implements SqliteStatement {
 export interface ResourceRead {
   /** The name of the PostgreSQL prepared statement (also what identifies it on SQLite). */
   readonly name: string;
+  /** For a list: without its `limit`, which SqliteDirect writes into the text (see readList). */
   readonly sqlite: string;
   readonly postgres: string;
 }
@@ -181,10 +182,10 @@ export interface ResourceRead {
 /** Every column, in the table's order: what Kysely's selectAll (`select *`) read before. */
 const RESOURCE_COLUMNS = 'kind, name, parent, k1, k2, body, version, create_time, update_time';
 
-function resourceRead(name: string, sqliteText: string): ResourceRead {
+function resourceRead(name: string, sqliteText: string, postgresSuffix = ''): ResourceRead {
   // `?` appears in these texts only as a placeholder (no literals, no quoted identifiers).
   let n = 0;
-  return { name, sqlite: sqliteText, postgres: sqliteText.replace(/\?/g, () => `$${++n}`) };
+  return { name, sqlite: sqliteText, postgres: `${sqliteText}${postgresSuffix}`.replace(/\?/g, () => `$${++n}`) };
 }
 
 const GET_RESOURCE = resourceRead('tollgate_get', `select ${RESOURCE_COLUMNS} from resources where kind = ? and name = ?`);
@@ -194,7 +195,8 @@ const LIST_FILTERS = ['parent', 'k1', 'k2', 'after'] as const;
 
 /**
  * The 16 list shapes, indexed by which optional filters are present. Parameters go kind, the
- * present filters in LIST_FILTERS order, limit. Plain comparisons and `order by name` compare
+ * present filters in LIST_FILTERS order, then on PostgreSQL the limit (SQLite's text has none:
+ * SqliteDirect.readList writes it in). Plain comparisons and `order by name` compare
  * bytes on both dialects: SQLite's default BINARY collation, and on PostgreSQL the columns'
  * own collation "C" (migration 0002), which wins over a parameter's default collation.
  */
@@ -203,7 +205,8 @@ const LIST_RESOURCES: readonly ResourceRead[] = Array.from({ length: 1 << LIST_F
   const conditions = ['kind = ?', ...present.map((f) => (f === 'after' ? 'name > ?' : `${f} = ?`))];
   return resourceRead(
     `tollgate_list_${['kind', ...present].join('_')}`,
-    `select ${RESOURCE_COLUMNS} from resources where ${conditions.join(' and ')} order by name limit ?`,
+    `select ${RESOURCE_COLUMNS} from resources where ${conditions.join(' and ')} order by name`,
+    ' limit ?',
   );
 });
 
@@ -300,9 +303,8 @@ class SqlOps implements StoreOps {
       shape |= 1 << bit;
       parameters.push(value);
     });
-    parameters.push(q.limit);
     const read = LIST_RESOURCES[shape]!;
-    const rows = this.sqlite !== undefined ? this.sqlite.readAll(read, parameters) : await this.readPostgres(read, parameters);
+    const rows = this.sqlite !== undefined ? this.sqlite.readList(read, parameters, q.limit) : await this.readPostgres(read, [...parameters, q.limit]);
     return rows.map(toResource);
   }
 

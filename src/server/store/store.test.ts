@@ -295,6 +295,21 @@ describe.each([
     await checkAll(store, committed);
   });
 
+  it('returns exactly the first `limit` rows for every limit from 0 to 80, again after the prepared statements per limit were replaced', async () => {
+    // SQLite writes each list's limit into its statement and keeps 64 of them: 81 limits, twice,
+    // make it replace statements it still needs.
+    const parent = project();
+    const made: StoredResource[] = [];
+    for (let i = 0; i < 90; i++) made.push(await store.create({ kind: 'cryptoKey', name: `${parent}/cryptoKeys/k${String(i).padStart(3, '0')}`, parent, body: { i } }));
+    for (let round = 0; round < 2; round++) {
+      for (let limit = 0; limit <= 80; limit++) {
+        const rows = await store.list('cryptoKey', { parent, limit });
+        expect(rows.map((r) => r.name), `limit ${limit}`).toEqual(made.slice(0, limit).map((r) => r.name));
+      }
+    }
+    await expect(store.list('cryptoKey', { parent, limit: 1.5 })).rejects.toThrow();
+  });
+
   it('get and list inside a transaction see its own uncommitted writes; readers outside see them only once committed', async () => {
     const p = project();
     const kept = `${p}/notes/kept`;
