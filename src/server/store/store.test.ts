@@ -731,6 +731,22 @@ describe.each([
     }
   });
 
+  it.runIf(dialect === 'postgres')('compresses audit entries with lz4 where the server has it (PostgreSQL)', async () => {
+    const [setting] = await pgQuery(db!.url, `select 'lz4' = any(enumvals) as lz4 from pg_settings where name = 'default_toast_compression'`);
+    const [column] = await pgQuery(db!.url, `select attcompression from pg_attribute where attrelid = 'audit_log'::regclass and attname = 'entry'`);
+    // 'l' is lz4; '' is the server's default (pglz), what a server without lz4 keeps.
+    expect(column!['attcompression']).toBe(setting?.['lz4'] === true ? 'l' : '');
+    expect(await appliedMigrations(dialect, db!.url)).toContain('0004_postgres_audit_entry_lz4');
+    // An entry big enough to be compressed is stored compressed and reads back the same.
+    const p = project();
+    const entry = { logName: `projects/${p}/logs/x`, insertId: 'lz4', timestamp: '2026-11-23T00:00:00.000000Z', jsonPayload: { text: 'decision '.repeat(600) } };
+    await store.appendAudit([{ project: p, logId: 'x', time: entry.timestamp, entry }]);
+    const [stored] = await pgQuery(db!.url, `select pg_column_compression(entry) as method, octet_length(entry) as bytes, pg_column_size(entry) as size from audit_log where project = '${p}'`);
+    expect(stored!['method']).toBe(setting?.['lz4'] === true ? 'lz4' : 'pglz');
+    expect(Number(stored!['size'])).toBeLessThan(Number(stored!['bytes']));
+    expect((await store.queryAudit({ projects: [p], limit: 10 })).map((r) => r.entry)).toEqual([entry]);
+  });
+
   it('runs parallel transactions writing the same few resources in opposite orders without deadlock', async () => {
     const p = project();
     const names = [0, 1, 2].map((i) => `${p}/notes/${i}`);
