@@ -19,7 +19,7 @@ afterEach(async () => {
 
 type Op = 'get' | 'list' | 'changeMark';
 
-async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
+async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedChecks?: number) {
   const store = await openStore(join(mkdtempSync(join(tmpdir(), 'tollgate-eval-')), 'db.sqlite'));
   stores.push(store);
   await bootstrapAdminToken(store);
@@ -53,7 +53,7 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0) {
     },
   });
   const recorder = new DecisionAuditWriter({ store });
-  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs });
+  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs, ...(maxCachedChecks === undefined ? {} : { maxCachedChecks }) });
   return { store, service, broken, recorder, reads, held };
 }
 
@@ -127,6 +127,18 @@ describe('the decision service caches what the store holds', () => {
     await new Promise((r) => setTimeout(r, 320));
     expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'ALWAYS_ALLOW' });
     expect(reads.changeMark).toBe(marks + 1);
+  });
+
+  it('keeps at most maxCachedChecks attestation lookups: an image pushed out is looked up again', async () => {
+    const image = (n: number) => `gcr.io/demo/app@sha256:${String(n).repeat(64)}`;
+    for (const [bound, again] of [[undefined, 0], [2, 1]] as const) {
+      const { service, reads } = await setup([], 0, bound);
+      for (const n of [1, 2, 3]) await service.decide(request([image(n)]));
+      expect(reads.list).toBe(3);
+      // A new request (no memo) for an image still held and one held only without a bound.
+      await service.decide(request([image(3), image(1)]));
+      expect(reads.list, `bound ${bound}`).toBe(3 + again);
+    }
   });
 
   it('makes a decision once for identical requests that arrive while it is being made', async () => {

@@ -48,7 +48,11 @@ export interface DecisionServiceOptions {
   readonly tags?: TagResolution;
   /** How long a row read from the store may be reused before it is read again. */
   readonly freshnessMs?: number;
-  /** Bound on verified-signature cache entries. */
+  /**
+   * Bound on verified-signature cache entries (and on cached attestation lookups): each costs
+   * ~1.3 KB of heap, so the default 20 000 holds at most ~26 MB however many images a cluster
+   * churns through; one pushed out costs a lookup and a verification when it comes back.
+   */
   readonly maxCachedChecks?: number;
   readonly now?: () => Date;
   /** Per-decision deadline for network work (tag resolution). */
@@ -67,7 +71,7 @@ interface Cached<T> {
 export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
   const freshness = opts.freshnessMs ?? 250;
   const now = opts.now ?? (() => new Date());
-  const maxChecks = opts.maxCachedChecks ?? 200_000;
+  const maxChecks = opts.maxCachedChecks ?? 20_000;
   const projects = new Map<string, Cached<Project | undefined>>();
   const policies = new Map<string, Cached<CompiledPolicy>>();
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
