@@ -4,8 +4,8 @@
  * turns every failure into Google's JSON error envelope.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import { ApiError } from '../errors.js';
+import { yamlOnUse } from '../yaml-on-use.js';
 import type { Principal } from '../iam/principal.js';
 import type { Logger } from '../log.js';
 import type { HttpMethod, RequestContext, Router } from './router.js';
@@ -122,10 +122,7 @@ export function parseJsonBody(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch (jsonError) {
     if (text.includes("'")) {
-      // yaml is loaded here, on first use, not imported at the top: it costs megabytes of resident
-      // memory and the server almost never needs it. require() because this function is
-      // synchronous; yaml ships a CommonJS build.
-      const { parse: parseYaml } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+      const { parse: parseYaml } = yamlOnUse();
       try {
         const v = parseYaml(text, { schema: 'json', maxAliasCount: 0 }) as unknown;
         if (typeof v === 'object' && v !== null) return v;

@@ -7,7 +7,7 @@
  * create pods. kube-system and the webhook's own namespace are exempted, so the webhook can always
  * be restarted; docs/kubernetes.md says how to recover otherwise.
  */
-import { createRequire } from 'node:module';
+import { yamlOnUse } from '../yaml-on-use.js';
 import { admissionPath } from './handler.js';
 import { EPHEMERAL_CONTAINERS_SUBRESOURCE, WORKLOAD_KINDS } from './images-of.js';
 import { WEBHOOK_SERVICE, type WebhookCertificates } from './tls.js';
@@ -187,10 +187,8 @@ export function webhookRules(): Manifest[] {
 }
 
 export function renderManifests(o: ManifestOptions): string {
-  // yaml is loaded here, on use, not imported at the top: the CLI (whose entry point also runs
-  // `tollgate serve`) imports this module at startup, and the server should not pay the yaml
-  // library's memory. require() keeps this function synchronous; yaml ships a CommonJS build.
-  const { Document } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  // The CLI (whose entry point also runs `tollgate serve`) imports this module at startup.
+  const { Document } = yamlOnUse();
   const docs = buildManifests(o);
   const comments: Record<string, string> = {
     Namespace: [
