@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { startServer } from '../../server/app.js';
 import { ConfigError, DEFAULT_DATA_DIR, DEFAULT_LISTEN, resolveServerConfig, type ServeFlags } from '../../server/config.js';
 import { gcloudConfigLines } from '../../server/gcloud-config.js';
+import { heapGrowthFlag } from '../../server/heap-growth.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 
 export function registerServe(program: Command): void {
@@ -38,6 +40,9 @@ export function registerServe(program: Command): void {
         if (e instanceof ConfigError) throw new CliExit(EXIT.USAGE, e.message);
         throw e;
       }
+      // Before the server allocates anything: see heap-growth.ts.
+      const growth = heapGrowthFlag(process.execArgv);
+      if (growth !== undefined) setFlagsFromString(growth);
       let server;
       try {
         server = await startServer(config);
