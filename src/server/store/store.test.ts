@@ -799,8 +799,7 @@ describe.each([
     await store.appendAudit([{ time: at(7), project: p, logId: 'lone \ud800', entry: { n: 7 } }]);
     expect((await store.queryAudit({ projects: [p], limit: 1 }))[0]).toMatchObject({ logId: 'lone \ufffd', entry: { n: 7 } });
 
-    // PostgreSQL sends a batch without an escaped lone surrogate another way (the entries as
-    // JSON array elements): the same entries come back.
+    // Pre-encoded and plain records mixed in one batch: the same entries come back.
     await store.appendAudit([
       { time: at(8), project: p, logId: 'x', entryJson: JSON.stringify(tricky) },
       { time: at(9), project: p, logId: 'x', entry: { n: 9, emoji: '😀', escapes: '\u0041 \\ "' } },
@@ -823,24 +822,27 @@ describe.each([
     expect(await store.queryAudit({ projects: [p], limit: 100 })).toHaveLength(2);
   });
 
-  it('round-trips a 1 000-record audit batch in order, in and out of a transaction', async () => {
+  it('round-trips 1 000- and 2 500-record audit batches in order, in and out of a transaction', async () => {
     const p = project();
     // Times out of order on purpose: the order is the order given (seq), not time.
-    const make = (offset: number): (AuditRecord | EncodedAuditRecord)[] =>
-      Array.from({ length: 1000 }, (_, j) => {
+    const make = (offset: number, count: number): (AuditRecord | EncodedAuditRecord)[] =>
+      Array.from({ length: count }, (_, j) => {
         const i = offset + j;
         const time = `2024-05-03T10:${String((i * 7) % 60).padStart(2, '0')}:00.${String(i).padStart(6, '0')}Z`;
         return i % 2 === 0
           ? { time, project: p, logId: `log ${i % 3}`, entry: { i, pad: 'x'.repeat(i % 40) } }
           : { time, project: p, logId: `log ${i % 3}`, entryJson: JSON.stringify({ i, quote: '"\\' }) };
       });
-    await store.appendAudit(make(0));
-    await store.transaction((tx) => tx.appendAudit(make(1000)));
-    const rows = await store.queryAudit({ projects: [p], limit: 5000 });
-    expect(rows.map((r) => r.entry['i'])).toEqual(Array.from({ length: 2000 }, (_, k) => 1999 - k));
+    await store.appendAudit(make(0, 1000));
+    await store.transaction((tx) => tx.appendAudit(make(1000, 1000)));
+    // More rows than one PostgreSQL statement takes: several statements, still all or nothing.
+    await store.appendAudit(make(2000, 2500));
+    await store.transaction((tx) => tx.appendAudit(make(4500, 2500)));
+    const rows = await store.queryAudit({ projects: [p], limit: 10_000 });
+    expect(rows.map((r) => r.entry['i'])).toEqual(Array.from({ length: 7000 }, (_, k) => 6999 - k));
     for (let k = 1; k < rows.length; k++) expect(rows[k]!.seq).toBeLessThan(rows[k - 1]!.seq);
-    expect(rows[1999]).toEqual({ seq: rows[1999]!.seq, time: '2024-05-03T10:00:00.000000Z', project: p, logId: 'log 0', entry: { i: 0, pad: '' } });
-    expect(rows[0]).toMatchObject({ logId: `log ${1999 % 3}`, entry: { i: 1999, quote: '"\\' } });
+    expect(rows[6999]).toEqual({ seq: rows[6999]!.seq, time: '2024-05-03T10:00:00.000000Z', project: p, logId: 'log 0', entry: { i: 0, pad: '' } });
+    expect(rows[0]).toMatchObject({ logId: `log ${6999 % 3}`, entry: { i: 6999, quote: '"\\' } });
   });
 
   it('gets and sets meta values, overwriting', async () => {
