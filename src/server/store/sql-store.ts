@@ -383,9 +383,9 @@ class SqlOps implements StoreOps {
   /**
    * The hot write path (the decision audit writer sends up to 1 000 rows at a time). Every record
    * is validated before anything is written, so a bad one leaves nothing behind; then one
-   * statement per batch on PostgreSQL, one precompiled single-row insert per row on SQLite (in a
-   * transaction of its own unless already in one). Either way rows get ascending seq in the
-   * order given.
+   * statement per 1 000 rows on PostgreSQL, one precompiled single-row insert per row on SQLite
+   * (in a transaction of its own unless already in one). Either way rows get ascending seq in
+   * the order given.
    */
   async appendAudit(records: readonly (AuditRecord | EncodedAuditRecord)[]): Promise<void> {
     if (records.length === 0) return;
