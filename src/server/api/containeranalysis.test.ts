@@ -16,6 +16,7 @@ import {
   filterIndexKeys,
   filterMatches,
   listAttestationOccurrences,
+  listAttestationOccurrencesOf,
   noteToWire,
   occurrenceDetails,
   occurrenceToWire,
@@ -326,6 +327,22 @@ describe('listAttestationOccurrences', () => {
     expect(rows.map((r) => r.name)).toEqual(['projects/a/occurrences/1', 'projects/b/occurrences/2']);
     expect((await listAttestationOccurrences(store, 'projects/demo/notes/n', DIGEST.toUpperCase().replace('SHA256', 'sha256'))).length).toBe(2);
     expect(await listAttestationOccurrences(store, 'projects/demo/notes/none', DIGEST)).toEqual([]);
+  });
+
+  it('finds those of several digests in one call, by digest as given, whatever limit the query had', async () => {
+    const upper = DIGEST.toUpperCase().replace('SHA256', 'sha256');
+    const none = `sha256:${'0'.repeat(64)}`;
+    const expected = [
+      [DIGEST, ['projects/a/occurrences/1', 'projects/b/occurrences/2']],
+      [upper, ['projects/a/occurrences/1', 'projects/b/occurrences/2']],
+      [OTHER_DIGEST, ['projects/a/occurrences/3']],
+      [none, []],
+    ];
+    // limit 1 and 2 stop the query inside a digest's rows or before a digest: those are read again.
+    for (const limit of [1, 2, 3, 1000]) {
+      const found = await listAttestationOccurrencesOf(store, 'projects/demo/notes/n', [DIGEST, upper, OTHER_DIGEST, none], limit);
+      expect([...found].map(([d, rows]) => [d, rows.map((r) => r.name)]), `limit ${limit}`).toEqual(expected);
+    }
   });
 });
 

@@ -741,6 +741,27 @@ async function listPage(
  * The ATTESTATION occurrences on `noteName` whose resource carries `digest` (`sha256:…`), in any
  * project: one indexed lookup (k1 = note, k2 = digest). The evaluation reads attestations this way.
  */
+/**
+ * The attestation occurrences of several digests under one note, by digest as given: one store
+ * query for all of them (the decision service gathers the lookups of the reviews it is deciding
+ * together). When the query fills its limit, the last digest it reached may have more rows and
+ * the digests after it none yet: those are read one by one with listAttestationOccurrences.
+ */
+export async function listAttestationOccurrencesOf(store: StoreOps, noteName: string, digests: readonly string[], limit = 1000): Promise<Map<string, StoredResource[]>> {
+  const byKey = new Map<string, StoredResource[]>();
+  for (const d of digests) byKey.set(d.toLowerCase(), []);
+  const rows = await store.listByK2s('occurrence', noteName, [...byKey.keys()], limit);
+  for (const r of rows) if (r.body['kind'] === 'ATTESTATION' && r.k2 !== null) byKey.get(r.k2)?.push(r);
+  const last = rows.length >= limit ? rows[rows.length - 1]?.k2 : undefined;
+  if (last !== undefined && last !== null) {
+    const from = Buffer.from(last, 'utf8');
+    for (const k of byKey.keys()) {
+      if (Buffer.compare(Buffer.from(k, 'utf8'), from) >= 0) byKey.set(k, await listAttestationOccurrences(store, noteName, k));
+    }
+  }
+  return new Map(digests.map((d) => [d, byKey.get(d.toLowerCase()) ?? []]));
+}
+
 export async function listAttestationOccurrences(store: StoreOps, noteName: string, digest: string): Promise<StoredResource[]> {
   const out: StoredResource[] = [];
   const k2 = digest.toLowerCase();

@@ -41,12 +41,14 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedCheck
   const faulty: Store = new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
-      if ((prop === 'get' || prop === 'list' || prop === 'changeMark') && typeof value === 'function') {
+      // listByK2s is the decision service's list (its attestation lookups): counted and held as one.
+      const op: Op | undefined = prop === 'listByK2s' ? 'list' : prop === 'get' || prop === 'list' || prop === 'changeMark' ? prop : undefined;
+      if (op !== undefined && typeof value === 'function') {
         return (...args: unknown[]) => {
-          reads[prop]++;
-          if (broken.on && failOn.includes(prop)) return Promise.reject(new Error('disk I/O error'));
+          reads[op]++;
+          if (broken.on && failOn.includes(op)) return Promise.reject(new Error('disk I/O error'));
           const run = () => (value as (...a: unknown[]) => unknown).apply(target, args);
-          return prop === 'list' && held.list !== undefined ? held.list.then(run) : run();
+          return op === 'list' && held.list !== undefined ? held.list.then(run) : run();
         };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
@@ -138,6 +140,25 @@ describe('the decision service caches what the store holds', () => {
       // A new request (no memo) for an image still held and one held only without a bound.
       await service.decide(request([image(3), image(1)]));
       expect(reads.list, `bound ${bound}`).toBe(3 + again);
+    }
+  });
+
+  it('looks up the attestations of decisions made together in one store query, and fails them all closed when it fails', async () => {
+    const image = (n: number) => `gcr.io/demo/app@sha256:${String(n).repeat(64)}`;
+    const { service, reads, broken } = await setup(['list']);
+    await service.decide(request([image(9)])); // the policy, attestor and project are cached now
+    const before = reads.list;
+    const decisions = await Promise.all([1, 2, 3, 4, 5].map((n) => service.decide(request([image(n)]))));
+    expect(reads.list - before).toBe(1);
+    expect(decisions.map((d) => d.images[0]!.reason)).toEqual(Array(5).fill('NOT_ATTESTED'));
+
+    broken.on = true;
+    const failed = await Promise.all([6, 7, 8].map((n) => service.decide(request([image(n)]))));
+    expect(reads.list - before).toBe(2);
+    for (const d of failed) {
+      expect(d.allowed).toBe(false);
+      expect(d.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'EVALUATION_FAILED' });
+      expect(d.messages[0]).toContain('disk I/O error');
     }
   });
 

@@ -217,6 +217,23 @@ const LIST_RESOURCES: readonly ResourceRead[] = Array.from({ length: 1 << LIST_F
   );
 });
 
+/**
+ * list by k1 and several k2 (listByK2s) on PostgreSQL; SQLite runs the k1 + k2 list shape per key.
+ * A lateral lookup per key rather than `k2 = any($3)`: with one note holding most rows (one CI
+ * attestor signs most images), the planner took `any` to the (kind, k1, name) index and read
+ * every row of the note: 39 ms against 0.55 ms per query of three keys on 40 000 rows, measured.
+ * Per key, `k2 = d.k2` is the single lookup's own shape, planned on the k2 index.
+ */
+const LIST_BY_K2S = {
+  name: 'tollgate_list_by_k2s',
+  postgres: `select r.* from unnest($3::text[]) as d(k2) cross join lateral (
+      select ${RESOURCE_COLUMNS} from resources where kind = $1 and k1 = $2 and k2 = d.k2 order by name limit $4
+    ) r order by r.k2, r.name limit $4`,
+} as const;
+
+/** The list shape with exactly k1 and k2 (bits of LIST_FILTERS: k1 = 2, k2 = 4). */
+const LIST_BY_K1_K2 = LIST_RESOURCES[2 | 4]!;
+
 export type ReadParameter = string | number;
 
 /**
@@ -315,6 +332,21 @@ class SqlOps implements StoreOps {
     return rows.map(toResource);
   }
 
+  async listByK2s(kind: ResourceKind, k1: string, k2s: readonly string[], limit: number): Promise<StoredResource[]> {
+    // Byte order, as both dialects order k2 (see LIST_RESOURCES).
+    const keys = [...new Set(k2s)].filter((k) => !hasNul(k)).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+    if (hasNul(k1) || keys.length === 0 || limit <= 0) return [];
+    if (this.sqlite !== undefined) {
+      const rows: ResourcesTable[] = [];
+      for (const k2 of keys) {
+        if (rows.length >= limit) break;
+        rows.push(...this.sqlite.readList(LIST_BY_K1_K2, [kind, k1, k2], limit - rows.length));
+      }
+      return rows.map(toResource);
+    }
+    return (await this.readPostgres(LIST_BY_K2S, [kind, k1, keys, limit])).map(toResource);
+  }
+
   /**
    * A get or list on PostgreSQL. Outside a transaction: a named prepared statement through the
    * pool (node-postgres parses it once per pooled connection, then only binds and executes; the
@@ -323,7 +355,7 @@ class SqlOps implements StoreOps {
    * (a raw query skips the query builder, but the server parses it each time; transactions are the
    * rare admin writes).
    */
-  private async readPostgres(read: ResourceRead, parameters: ReadParameter[]): Promise<ResourcesTable[]> {
+  private async readPostgres(read: Pick<ResourceRead, 'name' | 'postgres'>, parameters: (ReadParameter | readonly string[])[]): Promise<ResourcesTable[]> {
     if (this.pool !== undefined) return (await this.pool.query<ResourcesTable>({ name: read.name, text: read.postgres, values: parameters })).rows;
     return (await this.db.executeQuery<ResourcesTable>(CompiledQuery.raw(read.postgres, parameters))).rows;
   }

@@ -295,6 +295,31 @@ describe.each([
     await checkAll(store, committed);
   });
 
+  it('lists by k1 and several k2 at once, ordered by k2 then name, within the limit', async () => {
+    const p = project();
+    const note = `${p}/notes/n`;
+    const made: StoredResource[] = [];
+    // Three digests with 1, 2 and 3 rows; rows of another note, another kind and a k2 not asked for.
+    for (const [k2, count] of [['sha256:bb', 2], ['sha256:aa', 1], ['sha256:cc', 3]] as const) {
+      for (let i = count; i >= 1; i--) made.push(await store.create({ kind: 'occurrence', name: `${p}/occurrences/${k2.slice(7)}${i}`, parent: p, k1: note, k2, body: { k2, i } }));
+    }
+    await store.create({ kind: 'occurrence', name: `${p}/occurrences/other`, parent: p, k1: `${p}/notes/other`, k2: 'sha256:aa', body: {} });
+    await store.create({ kind: 'note', name: `${p}/notes/aa`, parent: p, k1: note, k2: 'sha256:aa', body: {} });
+    await store.create({ kind: 'occurrence', name: `${p}/occurrences/dd`, parent: p, k1: note, k2: 'sha256:dd', body: {} });
+    const names = async (k2s: string[], limit: number) => (await store.listByK2s('occurrence', note, k2s, limit)).map((r) => r.name);
+    const all = [`${p}/occurrences/aa1`, `${p}/occurrences/bb1`, `${p}/occurrences/bb2`, `${p}/occurrences/cc1`, `${p}/occurrences/cc2`, `${p}/occurrences/cc3`];
+    expect(await names(['sha256:cc', 'sha256:aa', 'sha256:bb', 'sha256:aa', 'sha256:zz'], 100)).toEqual(all);
+    expect(await names(['sha256:cc', 'sha256:bb', 'sha256:aa'], 4)).toEqual(all.slice(0, 4));
+    expect(await names(['sha256:bb'], 100)).toEqual(all.slice(1, 3));
+    expect(await names([], 100)).toEqual([]);
+    expect(await names(['sha256:aa\u0000'], 100)).toEqual([]);
+    expect(await store.listByK2s('occurrence', `${note}\u0000`, ['sha256:aa'], 100)).toEqual([]);
+    // Whole rows, as list returns them; inside a transaction too.
+    const viaList = await store.list('occurrence', { k1: note, k2: 'sha256:cc', limit: 10 });
+    expect(await store.listByK2s('occurrence', note, ['sha256:cc'], 10)).toEqual(viaList);
+    expect(await store.transaction((tx) => tx.listByK2s('occurrence', note, ['sha256:aa', 'sha256:cc'], 100))).toHaveLength(4);
+  });
+
   it('returns exactly the first `limit` rows for every limit from 0 to 80, again after the prepared statements per limit were replaced', async () => {
     // SQLite writes each list's limit into its statement and keeps 64 of them: 81 limits, twice,
     // make it replace statements it still needs.

@@ -109,6 +109,12 @@ export interface AuditQuery {
 export interface StoreOps {
   get(kind: ResourceKind, name: string): Promise<StoredResource | undefined>;
   list(kind: ResourceKind, query: ListQuery): Promise<StoredResource[]>;
+  /**
+   * Rows of `kind` whose k1 is `k1` and whose k2 is one of `k2s`, ordered by k2 then name (bytes),
+   * at most `limit`: the lookups of several digests under one note at once (one round trip on
+   * PostgreSQL, one indexed lookup per key on SQLite).
+   */
+  listByK2s(kind: ResourceKind, k1: string, k2s: readonly string[], limit: number): Promise<StoredResource[]>;
   /** Throws StoreAlreadyExists. */
   create(resource: NewResource): Promise<StoredResource>;
   /** Throws StoreNotFound or StoreVersionConflict. */
