@@ -738,10 +738,6 @@ async function listPage(
 }
 
 /**
- * The ATTESTATION occurrences on `noteName` whose resource carries `digest` (`sha256:…`), in any
- * project: one indexed lookup (k1 = note, k2 = digest). The evaluation reads attestations this way.
- */
-/**
  * The attestation occurrences of several digests under one note, by digest as given: one store
  * query for all of them (the decision service gathers the lookups of the reviews it is deciding
  * together). When the query fills its limit, the last digest it reached may have more rows and
@@ -762,6 +758,10 @@ export async function listAttestationOccurrencesOf(store: StoreOps, noteName: st
   return new Map(digests.map((d) => [d, byKey.get(d.toLowerCase()) ?? []]));
 }
 
+/**
+ * The ATTESTATION occurrences on `noteName` whose resource carries `digest` (`sha256:…`), in any
+ * project: one indexed lookup (k1 = note, k2 = digest). listAttestationOccurrencesOf falls back to it.
+ */
 export async function listAttestationOccurrences(store: StoreOps, noteName: string, digest: string): Promise<StoredResource[]> {
   const out: StoredResource[] = [];
   const k2 = digest.toLowerCase();
