@@ -740,20 +740,17 @@ async function listPage(
 /**
  * The attestation occurrences of several digests under one note, by digest as given: one store
  * query for all of them (the decision service gathers the lookups of the reviews it is deciding
- * together). When the query fills its limit, the last digest it reached may have more rows and
- * the digests after it none yet: those are read one by one with listAttestationOccurrences.
+ * together). When the query fills its limit (a thousand attestations among a few digests, which
+ * normal use never reaches), some digests may have more rows: then each is read on its own with
+ * listAttestationOccurrences, which pages.
  */
 export async function listAttestationOccurrencesOf(store: StoreOps, noteName: string, digests: readonly string[], limit = 1000): Promise<Map<string, StoredResource[]>> {
   const byKey = new Map<string, StoredResource[]>();
   for (const d of digests) byKey.set(d.toLowerCase(), []);
   const rows = await store.listByK2s('occurrence', noteName, [...byKey.keys()], limit);
   for (const r of rows) if (r.body['kind'] === 'ATTESTATION' && r.k2 !== null) byKey.get(r.k2)?.push(r);
-  const last = rows.length >= limit ? rows[rows.length - 1]?.k2 : undefined;
-  if (last !== undefined && last !== null) {
-    const from = Buffer.from(last, 'utf8');
-    for (const k of byKey.keys()) {
-      if (Buffer.compare(Buffer.from(k, 'utf8'), from) >= 0) byKey.set(k, await listAttestationOccurrences(store, noteName, k));
-    }
+  if (rows.length >= limit) {
+    for (const k of byKey.keys()) byKey.set(k, await listAttestationOccurrences(store, noteName, k));
   }
   return new Map(digests.map((d) => [d, byKey.get(d.toLowerCase()) ?? []]));
 }

@@ -337,12 +337,14 @@ class SqlOps implements StoreOps {
     const keys = [...new Set(k2s)].filter((k) => !hasNul(k)).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
     if (hasNul(k1) || keys.length === 0 || limit <= 0) return [];
     if (this.sqlite !== undefined) {
+      // Every key with the same limit, cut to it at the end: one prepared statement, where
+      // `limit - rows.length` would prepare a new one for nearly every batch.
       const rows: ResourcesTable[] = [];
       for (const k2 of keys) {
         if (rows.length >= limit) break;
-        rows.push(...this.sqlite.readList(LIST_BY_K1_K2, [kind, k1, k2], limit - rows.length));
+        rows.push(...this.sqlite.readList(LIST_BY_K1_K2, [kind, k1, k2], limit));
       }
-      return rows.map(toResource);
+      return rows.slice(0, limit).map(toResource);
     }
     return (await this.readPostgres(LIST_BY_K2S, [kind, k1, keys, limit])).map(toResource);
   }
