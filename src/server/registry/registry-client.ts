@@ -27,6 +27,7 @@ import { rootCertificates } from 'node:tls';
 import { DOCKER_HUB_REGISTRY, normalizeDigest, type ImageReference } from '../../core/image/reference.js';
 import { err, ok, problem, type Problem, type Result } from '../../core/result.js';
 import { NO_CREDENTIALS, normalizeCredentialKey, type RegistryAuth, type RegistryCredentials } from './credentials.js';
+import { BoundedMap } from '../bounded-map.js';
 
 export type { RegistryAuth, RegistryCredentials } from './credentials.js';
 
@@ -100,7 +101,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   const fetchImpl: typeof fetch =
     opts.fetchImpl ?? (opts.caFile !== undefined ? fetchTrusting(readFileSync(opts.caFile, 'utf8')) : globalThis.fetch);
   /** `registry/repository` → an Authorization header that worked, until it expires. */
-  const authCache = new Map<string, { header: string; expiresAt: number }>();
+  const authCache = new BoundedMap<string, { header: string; expiresAt: number }>(MAX_AUTH_CACHE);
 
   return {
     async resolveDigest(ref, callOpts) {
@@ -289,10 +290,6 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
   }
 
   function rememberAuthorization(key: string, answered: { header: string; expiresAt: number }): void {
-    if (authCache.size >= MAX_AUTH_CACHE) {
-      const oldest = authCache.keys().next().value;
-      if (oldest !== undefined) authCache.delete(oldest);
-    }
     authCache.set(key, answered);
   }
 }

@@ -17,6 +17,7 @@
 import { formatImageReference, parseImageReference, type ImageReference } from '../../core/image/reference.js';
 import { REGISTRY_PROBLEM, type RegistryClient, type ResolvedDigest } from './registry-client.js';
 import { describeError, err, problem, type Problem, type Result } from '../../core/result.js';
+import { BoundedMap } from '../bounded-map.js';
 
 export interface TagResolution {
   /** The images in the order given, resolved ones replaced by `name:tag@digest`. */
@@ -54,7 +55,7 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
   const maxEntries = Math.max(1, opts.maxCacheEntries ?? 1000);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const now = opts.now ?? Date.now;
-  const cache = new Map<string, { value: ResolvedDigest; expiresAt: number }>();
+  const cache = new BoundedMap<string, { value: ResolvedDigest; expiresAt: number }>(maxEntries);
   const inFlight = new Map<string, Promise<Result<ResolvedDigest, Problem>>>();
   let hits = 0;
   let misses = 0;
@@ -71,12 +72,8 @@ export function createTagResolver(opts: TagResolverOptions): TagResolver & { sta
 
   function remember(key: string, value: ResolvedDigest): void {
     if (ttl === 0) return;
+    // Deleted first so that a renewed answer counts as the newest.
     cache.delete(key);
-    while (cache.size >= maxEntries) {
-      const oldest = cache.keys().next().value;
-      if (oldest === undefined) break;
-      cache.delete(oldest);
-    }
     cache.set(key, { value, expiresAt: now() + ttl });
   }
 

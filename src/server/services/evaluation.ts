@@ -22,6 +22,7 @@ import { parsePolicyObject } from '../../core/policy/parse.js';
 import { loadSystemPolicyPatterns } from '../api/binaryauthorization.js';
 import { listAttestationOccurrencesOf } from '../api/containeranalysis.js';
 import { isDurableDecision, shouldAuditDecision } from '../audit/decision-log.js';
+import { BoundedMap } from '../bounded-map.js';
 import type { Iam } from '../iam/iam.js';
 import type { Logger } from '../log.js';
 import type { AuditRecord, Store, StoredResource } from '../store/store.js';
@@ -78,25 +79,23 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
   let system: Cached<CompiledPatterns> | undefined;
   // Verified signatures per (occurrence version, attestor version): never verified twice.
-  const checks = new Map<string, AttestationCheck>();
+  const checks = new BoundedMap<string, AttestationCheck>(maxChecks);
   // The checks found for (attestor version, digest) in an epoch: the one indexed lookup per image
   // is made again only when the store changed. Holds results, not rows, to keep memory small.
-  const checkLists = new Map<string, Cached<AttestationCheck[]>>();
-  const decisions = new Map<string, Cached<Decision>>();
+  const checkLists = new BoundedMap<string, Cached<AttestationCheck[]>>(maxChecks);
   // Enough for the repeats a memo is for (a rollout, a controller sending a pod spec again); under
   // churn every entry is a whole decision held in the old generation, so not more.
-  const maxDecisions = 1_000;
-  const maxParsedImages = 2_000;
+  const decisions = new BoundedMap<string, Cached<Decision>>(1_000);
   // Decisions being made now, by memo key (removed when made; bounded by requests in flight).
   const inFlight = new Map<string, Cached<Promise<Decision>>>();
   // Parsed image references (pure values, never stale): the same images arrive in review after
   // review, and an evaluation reads each image twice (which evidence it needs, then the verdict).
-  const parsedImages = new Map<string, ReturnType<ImageParser>>();
+  const parsedImages = new BoundedMap<string, ReturnType<ImageParser>>(2_000);
   const parseImage: ImageParser = (image) => {
     let parsed = parsedImages.get(image);
     if (parsed === undefined) {
       parsed = parseImageReference(image);
-      putBounded(parsedImages, image, parsed, maxParsedImages);
+      parsedImages.set(image, parsed);
     }
     return parsed;
   };
@@ -252,11 +251,11 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
         if (!parsed.ok) continue;
         check = await checkAttestation(a, parsed.value, now());
-        putBounded(checks, key, check, maxChecks);
+        checks.set(key, check);
       }
       out.push(check);
     }
-    putBounded(checkLists, listKey, { version: '', value: out, epoch: e }, maxChecks);
+    checkLists.set(listKey, { version: '', value: out, epoch: e });
     return out;
   }
 
@@ -306,7 +305,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       const sys = await systemPatterns();
       const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
       const decision = evaluate(compiled, sys, evaluation, evidence, parseImage);
-      putBounded(decisions, memoKey, { version: '', value: decision, epoch: e }, maxDecisions);
+      decisions.set(memoKey, { version: '', value: decision, epoch: e });
       return decision;
     })();
     const entry = { version: '', value: making, epoch: e };
@@ -354,12 +353,6 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       return decision;
     },
   };
-}
-
-/** Sets a cache entry; a full cache first drops its oldest entry (Maps keep insertion order). */
-function putBounded<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
-  if (cache.size >= max) cache.delete(cache.keys().next().value as string);
-  cache.set(key, value);
 }
 
 /** Output-only fields the API adds; the policy parser rejects nothing for them, but they are not policy. */

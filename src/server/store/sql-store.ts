@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import type pg from 'pg';
 import { canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAuditColumns } from './columns.js';
 import { migrate, transact } from './migrations.js';
+import { BoundedMap } from '../bounded-map.js';
 import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
 import {
   StoreAlreadyExists,
@@ -126,16 +127,17 @@ const STATEMENT_CACHE_SIZE = 500;
  * unfinished would leave a shared statement busy, so streams get a statement of their own.
  */
 class StatementCache implements SqliteDatabase {
-  private readonly statements = new Map<string, CachedStatement>();
+  private readonly statements: BoundedMap<string, CachedStatement>;
 
-  constructor(private readonly database: Database.Database, private readonly capacity = STATEMENT_CACHE_SIZE) {}
+  constructor(private readonly database: Database.Database, capacity = STATEMENT_CACHE_SIZE) {
+    this.statements = new BoundedMap(capacity);
+  }
 
   prepare(text: string): SqliteStatement {
     let statement = this.statements.get(text);
     if (statement === undefined) {
       // A statement that fails to compile throws here and is not cached.
       statement = new CachedStatement(this.database, text);
-      if (this.statements.size >= this.capacity) this.statements.delete(this.statements.keys().next().value!);
       this.statements.set(text, statement);
     }
     return statement;

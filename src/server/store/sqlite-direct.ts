@@ -4,6 +4,7 @@
  * sql-store.ts so the audit writer thread can write batches without loading Kysely.
  */
 import Database from 'better-sqlite3';
+import { BoundedMap } from '../bounded-map.js';
 import type { AuditColumns } from './columns.js';
 import type { ReadParameter, ResourceRead, ResourcesTable } from './sql-store.js';
 
@@ -43,7 +44,7 @@ export class SqliteDirect {
   /** get statements, prepared on first use (one per read, never evicted). */
   private readonly reads = new Map<ResourceRead, Database.Statement<[ReadParameter[]], ResourcesTable>>();
   /** list statements by shape and limit, the limit written into the text (see readList). */
-  private readonly lists = new Map<string, Database.Statement<[ReadParameter[]], ResourcesTable>>();
+  private readonly lists = new BoundedMap<string, Database.Statement<[ReadParameter[]], ResourcesTable>>(MAX_LIST_STATEMENTS);
 
   constructor(private readonly database: Database.Database) {}
 
@@ -64,7 +65,6 @@ export class SqliteDirect {
     let statement = this.lists.get(key);
     if (statement === undefined) {
       statement = this.database.prepare<[ReadParameter[]], ResourcesTable>(`${read.sqlite} limit ${limit}`);
-      if (this.lists.size >= MAX_LIST_STATEMENTS) this.lists.delete(this.lists.keys().next().value!);
       this.lists.set(key, statement);
     }
     return statement.all(parameters);
