@@ -1,14 +1,16 @@
 import { describe, expect, it, vi } from 'vitest';
-import { admissionSource, cloudRunSource, decisionRecord, denialMessage, IMAGE, PRINCIPAL, request, sampleDecision } from '../../../test/support/audit-samples.js';
+import { adminActivityEntry, admissionSource, cloudRunSource, decisionRecord, denialMessage, IMAGE, PRINCIPAL, request, sampleDecision } from '../../../test/support/audit-samples.js';
 import type { Decision } from '../../core/evaluation/decision.js';
 import { matchesFilter, parseFilter } from '../logging/filter.js';
 import type { AuditRecord, EncodedAuditRecord, JsonObject } from '../store/store.js';
+import { cloudRunLogEntries } from './cloudrun-log.js';
 import {
   ACTIVITY_LOG_ID,
   CLOUD_RUN_BREAKGLASS_ANNOTATION,
   auditDecision,
   DecisionAuditWriter,
   decisionLogEntry,
+  encodeAuditEntry,
   EVALUATE_METHOD,
   isDurableDecision,
   LABEL_BREAK_GLASS,
@@ -292,5 +294,45 @@ describe('auditDecision: the decision as an entry stores it', () => {
     const stored = auditDecision(decision as unknown as Decision) as unknown as { images: Record<string, unknown>[] };
     expect(stored.images[0]).toMatchObject({ normalized: `docker.io/library/web@${digest}`, attestors: [{ attestations: [rejected, verified] }] });
     expect(stored.images[1]).toEqual({ image, verdict: 'DENIED', reason: 'NOT_ATTESTED', rule, dryRun: false, message: 'denied', attestors: decision.images[1]!.attestors });
+  });
+});
+
+describe('encodeAuditEntry: an entry as JSON text', () => {
+  const verdicts = ['ALLOWED', 'DENIED', 'DRY_RUN', 'BREAKGLASS'] as const;
+
+  it('is exactly JSON.stringify of the entry, for every kind of entry and verdict', () => {
+    const entries: JsonObject[] = [adminActivityEntry('google.cloud.binaryauthorization.v1.BinauthzManagementServiceV1.UpdatePolicy', 'projects/demo/policy', TIME), { no: 'protoPayload' }, { protoPayload: { metadata: { tollgateDecision: 'not an object' } } }];
+    for (const verdict of verdicts) {
+      const decision = sampleDecision(verdict, { justification: 'incident 7' });
+      for (const source of [admissionSource(), cloudRunSource(), { kind: 'evaluate-api' as const, principal: PRINCIPAL }]) {
+        for (const r of cloudRunLogEntries(decision, request(source), TIME, `id-${verdict}`)) entries.push(r.entry);
+      }
+    }
+    expect(entries.length).toBeGreaterThan(15);
+    for (const entry of entries) expect(encodeAuditEntry(entry)).toBe(JSON.stringify(entry));
+  });
+
+  it('serializes a decision once for all the entries that carry it, and keeps each entry\'s own fields', () => {
+    const decision = sampleDecision('ALLOWED');
+    const first = decisionLogEntry(decision, request(admissionSource({ pod: 'a' })), TIME, 'id-a').entry;
+    const second = decisionLogEntry(decision, request(admissionSource({ pod: 'b' })), TIME, 'id-b').entry;
+    // The same stored decision object: the entries share it, so its JSON is made once.
+    const stored = (e: JsonObject) => ((e['protoPayload'] as JsonObject)['metadata'] as JsonObject)['tollgateDecision'];
+    expect(stored(first)).toBe(stored(second));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      const texts = [encodeAuditEntry(first), encodeAuditEntry(second)];
+      expect(stringify.mock.calls.filter(([v]) => v === stored(first))).toHaveLength(1);
+      expect(texts).toEqual([JSON.stringify(first), JSON.stringify(second)]);
+      expect(JSON.parse(texts[1]!)).toMatchObject({ insertId: 'id-b', protoPayload: { resourceName: expect.stringContaining('/pods/b') } });
+    } finally {
+      stringify.mockRestore();
+    }
+  });
+
+  it('is not fooled by entry values that look like its placeholder', () => {
+    const decision = sampleDecision('DENIED', { image: `us-docker.pkg.dev/demo/apps/tollgate-decision-x@sha256:${'a'.repeat(64)}` });
+    const entry = decisionLogEntry(decision, request(admissionSource({ pod: 'tollgate-decision-' })), TIME, '"tollgate-decision-"').entry;
+    expect(encodeAuditEntry(entry)).toBe(JSON.stringify(entry));
   });
 });

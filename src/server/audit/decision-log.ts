@@ -16,6 +16,7 @@
  * The whole Tollgate decision rides along in `protoPayload.metadata.tollgateDecision` (AuditLog's
  * free-form metadata field), so the entry stays Google-shaped and loses nothing.
  */
+import { randomUUID } from 'node:crypto';
 import type { Decision } from '../../core/evaluation/decision.js';
 import type { Logger } from '../log.js';
 import type { DecideRequest } from '../services/decision-service.js';
@@ -89,6 +90,16 @@ function overriddenResult(decision: Decision): string | undefined {
  * so this keeps them at about half the size (less to serialize, store and scan).
  */
 export function auditDecision(decision: Decision): JsonObject {
+  // Decisions are immutable and the decision service hands out the same one for repeated
+  // reviews, so each is slimmed (and, in encodeAuditEntry, serialized) once.
+  let stored = storedDecisions.get(decision);
+  if (stored === undefined) storedDecisions.set(decision, (stored = slimDecision(decision)));
+  return stored;
+}
+
+const storedDecisions = new WeakMap<Decision, JsonObject>();
+
+function slimDecision(decision: Decision): JsonObject {
   const images = decision.images.map((i) => {
     const { normalized, digest, ...rest } = i;
     const out: Record<string, unknown> = rest;
@@ -104,6 +115,33 @@ export function auditDecision(decision: Decision): JsonObject {
     return out;
   });
   return { ...decision, images } as unknown as JsonObject;
+}
+
+/**
+ * An entry as JSON text: exactly `JSON.stringify(entry)`, but the decision it carries
+ * (`protoPayload.metadata.tollgateDecision`, about two thirds of the text) is serialized once per
+ * decision, not once per entry: the repeated reviews of a rollout or a controller share one
+ * decision. The envelope is serialized with a placeholder in its place, which is then replaced;
+ * the placeholder holds a random nonce, so no value in an entry can be mistaken for it.
+ */
+export function encodeAuditEntry(entry: JsonObject): string {
+  const payload = entry['protoPayload'];
+  const metadata = isJsonObject(payload) ? payload['metadata'] : undefined;
+  const decision = isJsonObject(metadata) ? metadata['tollgateDecision'] : undefined;
+  if (!isJsonObject(payload) || !isJsonObject(metadata) || !isJsonObject(decision)) return JSON.stringify(entry);
+  let json = decisionJson.get(decision);
+  if (json === undefined) decisionJson.set(decision, (json = JSON.stringify(decision)));
+  const text = JSON.stringify({ ...entry, protoPayload: { ...payload, metadata: { ...metadata, tollgateDecision: DECISION_SLOT } } });
+  const at = text.indexOf(QUOTED_DECISION_SLOT);
+  return `${text.slice(0, at)}${json}${text.slice(at + QUOTED_DECISION_SLOT.length)}`;
+}
+
+const decisionJson = new WeakMap<JsonObject, string>();
+const DECISION_SLOT = `tollgate-decision-${randomUUID()}`;
+const QUOTED_DECISION_SLOT = JSON.stringify(DECISION_SLOT);
+
+function isJsonObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Builds the audit record of one decision. Pure: time and insertId come from the caller. */
@@ -304,7 +342,7 @@ export class DecisionAuditWriter {
       this.report({ kind: 'overflow', count: 1, insertIds: [insertIdOf(record)], error: new Error(`more than ${this.maxBuffered} audit entries waiting to be written`) });
       return Promise.resolve();
     }
-    const encoded: EncodedAuditRecord = { time: record.time, project: record.project, logId: record.logId, entryJson: JSON.stringify(record.entry) };
+    const encoded: EncodedAuditRecord = { time: record.time, project: record.project, logId: record.logId, entryJson: encodeAuditEntry(record.entry) };
     return new Promise<void>((resolve, reject) => {
       this.buffer.push({
         record: encoded,
