@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { postgresBinDir, startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import type { LoadJob, LoadResult } from './load.js';
-import { cpuSeconds, LoadGenerator, startFloor, startTollgate, type Tollgate } from './procs.js';
+import { cpuSeconds, LoadGenerator, mainThreadCpuSeconds, startFloor, startTollgate, type Tollgate } from './procs.js';
 import { attest, buildKey, checkShapes, countAuditRows, insertAttestations, insertBackground, loadDist, makeBackground, seedThroughApi, type Attestation, type Dist, type SigningKey } from './seed.js';
 import { ADMISSION_PATH, backgroundImage, coldImage, findRoot, NOTE, signedIndexes, WARM_SIGNED } from './workload.js';
 
@@ -66,9 +66,9 @@ function parseArgs(argv: readonly string[]): Settings {
     connections,
     warmupMs: short ? 300 : 1_000,
     durationMs,
-    // Enough new images for the fastest cold run seen here, with room: a run that uses them all
-    // up ends early (and says so) rather than repeat an image.
-    pool: Math.ceil(8_000 * (durationMs / 1000)) + 2_000,
+    // Enough new images for the fastest cold run seen here (its warm-up included), with room: a
+    // run that uses them all up ends early (and says so) rather than repeat an image.
+    pool: Math.ceil(8_000 * ((durationMs + (short ? 300 : 1_000)) / 1000)) + 2_000,
     backgroundAttestations: short ? 2_000 : 100_000,
     attestors: short ? 50 : 1_000,
     postgres: !argv.includes('--no-postgres'),
@@ -89,12 +89,25 @@ interface Scenario {
   warmup?: LoadResult;
   /** Server CPU time (user + system) per answered review in the measured part, in µs. */
   cpuUs?: number;
+  /** The same for the server's main thread alone (the event loop). */
+  mainCpuUs?: number;
+  /** The main thread's CPU time as a share of the measured wall time (1 = the event loop never waited). */
+  mainBusy?: number;
   skipped?: string;
   failed?: string;
 }
 
 /** A load job as the orchestrator states it; the warm-up runs as a job of its own before it. */
-type Job = Omit<LoadJob, 'root' | 'path' | 'connections'> & { readonly warmupMs: number };
+type Job = Omit<LoadJob, 'root' | 'path' | 'connections'> & {
+  readonly warmupMs: number;
+  /**
+   * Where the warm-up's request indexes start (it may use up to `warmupRequests` of them).
+   * Default: far past the measured ones, which suits the warm workload (the same images
+   * whatever the index); a cold job's warm-up needs new images of its own, from the pool.
+   */
+  readonly warmupStartIndex?: number;
+  readonly warmupRequests?: number;
+};
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
@@ -107,7 +120,7 @@ function scenarioLine(s: Scenario): string {
   const r = s.result as LoadResult;
   const errors = r.errors + (s.warmup?.errors ?? 0);
   const wrong = r.wrong + (s.warmup?.wrong ?? 0);
-  return `${head} ${fmt(r.perSecond).padStart(7)}/s  p50 ${fmt(r.p50, 2).padStart(6)} ms  p99 ${fmt(r.p99, 2).padStart(6)} ms  cpu ${fmt(s.cpuUs ?? Number.NaN).padStart(5)} µs/review (loader ${fmt(r.loaderCpuUs).padStart(3)})  ${fmt(r.requests).padStart(7)} reviews  ${errors} errors  ${wrong} wrong${r.exhausted ? '  (pool used up)' : ''}`;
+  return `${head} ${fmt(r.perSecond).padStart(7)}/s  p50 ${fmt(r.p50, 2).padStart(6)} ms  p99 ${fmt(r.p99, 2).padStart(6)} ms  cpu ${fmt(s.cpuUs ?? Number.NaN).padStart(5)} µs/review (main thread ${fmt(s.mainCpuUs ?? Number.NaN).padStart(3)}, busy ${fmt(100 * (s.mainBusy ?? Number.NaN)).padStart(3)}%; loader ${fmt(r.loaderCpuUs).padStart(3)})  ${fmt(r.requests).padStart(7)} reviews  ${errors} errors  ${wrong} wrong${r.exhausted ? '  (pool used up)' : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,11 +181,27 @@ async function main(): Promise<number> {
     const s: Scenario = { id, label };
     scenarios.push(s);
     try {
-      const { warmupMs, ...measured } = job;
-      if (warmupMs > 0) s.warmup = await loader.run({ ...base, ...measured, durationMs: warmupMs, rate: undefined, startIndex: measured.startIndex + 5_000_000 });
+      const { warmupMs, warmupStartIndex, warmupRequests, ...measured } = job;
+      if (warmupMs > 0) {
+        s.warmup = await loader.run({
+          ...base,
+          ...measured,
+          durationMs: warmupMs,
+          rate: undefined,
+          startIndex: warmupStartIndex ?? measured.startIndex + 5_000_000,
+          maxRequests: warmupRequests ?? measured.maxRequests,
+        });
+      }
       const cpu0 = cpuSeconds(pid);
+      const main0 = mainThreadCpuSeconds(pid);
+      const t0 = process.hrtime.bigint();
       s.result = await loader.run({ ...base, ...measured });
-      s.cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / Math.max(1, s.result.requests + s.result.errors);
+      const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const answered = Math.max(1, s.result.requests + s.result.errors);
+      const mainSeconds = mainThreadCpuSeconds(pid) - main0;
+      s.cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / answered;
+      s.mainCpuUs = (mainSeconds * 1e6) / answered;
+      s.mainBusy = mainSeconds / wallSeconds;
     } catch (e) {
       s.failed = e instanceof Error ? e.message : String(e);
     }
@@ -196,15 +225,22 @@ async function main(): Promise<number> {
     maxRequests: Math.ceil((60_000 * settings.durationMs) / 1000),
     ...extra,
   });
+  // The cold jobs are warmed up like every other scenario (the floors included), on new images
+  // of their own: the pool's last indexes, enough for the warm-up at the pool's top speed. So a
+  // server is measured on its cold path with that path's code compiled, as it runs in a cluster
+  // that keeps deploying new images, not in its first second on it.
+  const coldWarmupRequests = Math.ceil(8_000 * (settings.warmupMs / 1000));
   const coldJob = (url: string, ca: string): Job => ({
     url,
     ca,
     workload: 'cold',
     expect: 'policy',
-    warmupMs: 0,
+    warmupMs: settings.warmupMs,
+    warmupStartIndex: settings.pool - coldWarmupRequests,
+    warmupRequests: coldWarmupRequests,
     durationMs: settings.durationMs,
     startIndex: 0,
-    maxRequests: settings.pool,
+    maxRequests: settings.pool - coldWarmupRequests,
   });
 
   try {
@@ -459,7 +495,7 @@ function summarize(settings: Settings, scenarios: readonly Scenario[], dialects:
     machine: { cores: availableParallelism(), node: process.version, loadavgAtEnd: loadavg() },
     connections: settings.connections,
     durationMs: settings.durationMs,
-    scenarios: scenarios.map((s) => ({ id: s.id, label: s.label, ...(s.skipped === undefined ? {} : { skipped: s.skipped }), ...(s.failed === undefined ? {} : { failed: s.failed }), ...(s.result === undefined ? {} : { result: { ...s.result, samples: undefined }, cpuUsPerReview: s.cpuUs }), ...(s.warmup === undefined ? {} : { warmup: { requests: s.warmup.requests, errors: s.warmup.errors, wrong: s.warmup.wrong } }) })),
+    scenarios: scenarios.map((s) => ({ id: s.id, label: s.label, ...(s.skipped === undefined ? {} : { skipped: s.skipped }), ...(s.failed === undefined ? {} : { failed: s.failed }), ...(s.result === undefined ? {} : { result: { ...s.result, samples: undefined }, cpuUsPerReview: s.cpuUs, mainThreadCpuUsPerReview: s.mainCpuUs, mainThreadBusy: s.mainBusy }), ...(s.warmup === undefined ? {} : { warmup: { requests: s.warmup.requests, errors: s.warmup.errors, wrong: s.warmup.wrong } }) })),
     ratios,
     dialects,
     errors,

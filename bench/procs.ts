@@ -20,7 +20,20 @@ export function peakRssMB(pid: number): number {
 
 /** CPU time (user + system) a live process has used, in seconds (Linux clock ticks: 1/100 s). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU time of a live process's main thread only (its event loop, where JavaScript runs), in
+ * seconds: the thread whose id is the process id. Next to the wall time it says whether the
+ * event loop, rather than the machine's cores, is what limits a scenario.
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   // pid (comm) state ppid … utime is field 14, stime 15; comm may hold spaces and parentheses.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
