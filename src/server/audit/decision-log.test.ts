@@ -309,22 +309,24 @@ describe('encodeAuditEntry: an entry as JSON text', () => {
       }
     }
     expect(entries.length).toBeGreaterThan(15);
+    // Each decision goes into three entries: the first carries a decision met once, the others
+    // the kept one, whose JSON is made once and spliced in.
     for (const entry of entries) expect(encodeAuditEntry(entry)).toBe(JSON.stringify(entry));
   });
 
-  it('serializes a decision once for all the entries that carry it, and keeps each entry\'s own fields', () => {
+  it('serializes a decision handed out again once for all its later entries, and keeps each entry\'s own fields', () => {
     const decision = sampleDecision('ALLOWED');
-    const first = decisionLogEntry(decision, request(admissionSource({ pod: 'a' })), TIME, 'id-a').entry;
-    const second = decisionLogEntry(decision, request(admissionSource({ pod: 'b' })), TIME, 'id-b').entry;
-    // The same stored decision object: the entries share it, so its JSON is made once.
+    const entries = ['a', 'b', 'c'].map((pod) => decisionLogEntry(decision, request(admissionSource({ pod })), TIME, `id-${pod}`).entry);
     const stored = (e: JsonObject) => ((e['protoPayload'] as JsonObject)['metadata'] as JsonObject)['tollgateDecision'];
-    expect(stored(first)).toBe(stored(second));
+    // A decision met once keeps nothing; from its second entry on it is one kept object.
+    expect(stored(entries[0]!)).not.toBe(stored(entries[1]!));
+    expect(stored(entries[1]!)).toBe(stored(entries[2]!));
     const stringify = vi.spyOn(JSON, 'stringify');
     try {
-      const texts = [encodeAuditEntry(first), encodeAuditEntry(second)];
-      expect(stringify.mock.calls.filter(([v]) => v === stored(first))).toHaveLength(1);
-      expect(texts).toEqual([JSON.stringify(first), JSON.stringify(second)]);
-      expect(JSON.parse(texts[1]!)).toMatchObject({ insertId: 'id-b', protoPayload: { resourceName: expect.stringContaining('/pods/b') } });
+      const texts = entries.map(encodeAuditEntry);
+      expect(stringify.mock.calls.filter(([v]) => v === stored(entries[1]!))).toHaveLength(1);
+      expect(texts).toEqual(entries.map((e) => JSON.stringify(e)));
+      expect(JSON.parse(texts[2]!)).toMatchObject({ insertId: 'id-c', protoPayload: { resourceName: expect.stringContaining('/pods/c') } });
     } finally {
       stringify.mockRestore();
     }
@@ -332,7 +334,9 @@ describe('encodeAuditEntry: an entry as JSON text', () => {
 
   it('is not fooled by entry values that look like its placeholder', () => {
     const decision = sampleDecision('DENIED', { image: `us-docker.pkg.dev/demo/apps/tollgate-decision-x@sha256:${'a'.repeat(64)}` });
-    const entry = decisionLogEntry(decision, request(admissionSource({ pod: 'tollgate-decision-' })), TIME, '"tollgate-decision-"').entry;
-    expect(encodeAuditEntry(entry)).toBe(JSON.stringify(entry));
+    for (let i = 0; i < 3; i++) {
+      const entry = decisionLogEntry(decision, request(admissionSource({ pod: 'tollgate-decision-' })), TIME, '"tollgate-decision-"').entry;
+      expect(encodeAuditEntry(entry)).toBe(JSON.stringify(entry));
+    }
   });
 });

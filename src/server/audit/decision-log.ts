@@ -90,14 +90,25 @@ function overriddenResult(decision: Decision): string | undefined {
  * so this keeps them at about half the size (less to serialize, store and scan).
  */
 export function auditDecision(decision: Decision): JsonObject {
-  // Decisions are immutable and the decision service hands out the same one for repeated
-  // reviews, so each is slimmed (and, in encodeAuditEntry, serialized) once.
-  let stored = storedDecisions.get(decision);
-  if (stored === undefined) storedDecisions.set(decision, (stored = slimDecision(decision)));
-  return stored;
+  const kept = keptDecisions.get(decision);
+  if (kept !== undefined) return kept;
+  const slim = slimDecision(decision);
+  // Decisions are immutable, and the decision service hands out the same one again for a
+  // repeated review (a rollout, a controller sending a pod spec again): from its second entry on,
+  // a decision keeps its slimmed form, whose JSON encodeAuditEntry then makes once. A decision
+  // met once keeps nothing: under a stream of new images most are, and keeping theirs for as
+  // long as the decision memo holds them would only fill the old generation.
+  if (seenDecisions.has(decision)) {
+    keptDecisions.set(decision, slim);
+    keptSlims.add(slim);
+  } else seenDecisions.add(decision);
+  return slim;
 }
 
-const storedDecisions = new WeakMap<Decision, JsonObject>();
+const seenDecisions = new WeakSet<Decision>();
+const keptDecisions = new WeakMap<Decision, JsonObject>();
+/** The slimmed decisions auditDecision keeps (and returns again): only their JSON is worth keeping. */
+const keptSlims = new WeakSet<JsonObject>();
 
 function slimDecision(decision: Decision): JsonObject {
   const images = decision.images.map((i) => {
@@ -118,17 +129,17 @@ function slimDecision(decision: Decision): JsonObject {
 }
 
 /**
- * An entry as JSON text: exactly `JSON.stringify(entry)`, but the decision it carries
- * (`protoPayload.metadata.tollgateDecision`, about two thirds of the text) is serialized once per
- * decision, not once per entry: the repeated reviews of a rollout or a controller share one
- * decision. The envelope is serialized with a placeholder in its place, which is then replaced;
- * the placeholder holds a random nonce, so no value in an entry can be mistaken for it.
+ * An entry as JSON text: exactly `JSON.stringify(entry)`, but a decision that auditDecision
+ * keeps (one handed out again, see there; about two thirds of the entry's text) is serialized
+ * once, not once per entry. The envelope is serialized with a placeholder in the decision's
+ * place, which is then replaced; the placeholder holds a random nonce, so no value in an entry
+ * can be mistaken for it.
  */
 export function encodeAuditEntry(entry: JsonObject): string {
   const payload = entry['protoPayload'];
   const metadata = isJsonObject(payload) ? payload['metadata'] : undefined;
   const decision = isJsonObject(metadata) ? metadata['tollgateDecision'] : undefined;
-  if (!isJsonObject(payload) || !isJsonObject(metadata) || !isJsonObject(decision)) return JSON.stringify(entry);
+  if (!isJsonObject(payload) || !isJsonObject(metadata) || !isJsonObject(decision) || !keptSlims.has(decision)) return JSON.stringify(entry);
   let json = decisionJson.get(decision);
   if (json === undefined) decisionJson.set(decision, (json = JSON.stringify(decision)));
   const text = JSON.stringify({ ...entry, protoPayload: { ...payload, metadata: { ...metadata, tollgateDecision: DECISION_SLOT } } });
