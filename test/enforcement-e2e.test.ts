@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './support/fixtures.js';
 import { admissionReview, fixture, SIGNED_IMAGE, UNSIGNED_IMAGE, type Json } from './support/k8s.js';
+import { ok, seedExampleEvidence } from './support/seed.js';
 import { startServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
@@ -17,12 +17,6 @@ let webhookUrl: string;
 let ca: string;
 const P = 'demo';
 const CLUSTER = 'us-central1-a.prod';
-
-async function ok(method: string, path: string, body?: unknown) {
-  const r = await server.request(method, path, body);
-  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 function review(path: string, body: Json): Promise<{ status: number; body: Json }> {
   return new Promise((resolve, reject) => {
@@ -54,12 +48,8 @@ beforeAll(async () => {
   webhookUrl = m[1] as string;
   ca = readFileSync(join(server.dataDir, 'webhook', 'ca.crt'), 'utf8');
   // The example attestor and its attestation, loaded through the APIs.
-  const attestor = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'attestors', 'build-attestor.json'), 'utf8')) as Json;
-  const [occurrence] = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'occurrences', 'attestations.json'), 'utf8')) as Json[];
-  await ok('POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
-  await ok('POST', `/v1/projects/${P}/attestors?attestorId=build-attestor`, { name: attestor['name'], userOwnedGrafeasNote: { noteReference: attestor['userOwnedGrafeasNote'].noteReference, publicKeys: attestor['userOwnedGrafeasNote'].publicKeys } });
-  await ok('POST', `/v1/projects/${P}/occurrences`, { kind: 'ATTESTATION', noteName: occurrence?.['noteName'], resourceUri: occurrence?.['resourceUri'], attestation: occurrence?.['attestation'] });
-  await ok('PUT', `/v1/projects/${P}/policy`, {
+  await seedExampleEvidence(server);
+  await ok(server, 'PUT', `/v1/projects/${P}/policy`, {
     admissionWhitelistPatterns: [{ namePattern: 'gcr.io/google-samples/*' }],
     defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] },
     globalPolicyEvaluationMode: 'ENABLE',

@@ -7,8 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSignaturePayload } from '../src/core/attestation/payload.js';
-import { opensslSign, readFixtureText } from './support/fixtures.js';
+import { attest, createFixtureAttestor, ok, type FixtureAttestor } from './support/seed.js';
 import { startServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
@@ -16,26 +15,10 @@ const P = 'demo';
 const NOTE = `projects/${P}/notes/build-note`;
 const ATTESTOR = `projects/${P}/attestors/build`;
 const KEY_ID = 'urn:tollgate:test:build-key';
+const BUILD: FixtureAttestor = { project: P, noteId: 'build-note', attestorId: 'build', keyId: KEY_ID };
 const SIGNED = `us-docker.pkg.dev/${P}/apps/web@sha256:${'5a'.repeat(32)}`;
 const UNSIGNED = `us-docker.pkg.dev/${P}/apps/web@sha256:${'6b'.repeat(32)}`;
 let occurrenceName: string;
-
-async function ok(method: string, path: string, body?: unknown) {
-  const r = await server.request(method, path, body);
-  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
-async function attest(image: string, note = NOTE, keyDir = 'ECDSA_P256_SHA256', project = P): Promise<string> {
-  const payload = createSignaturePayload(image);
-  if (!payload.ok) throw new Error('payload');
-  const sig = opensslSign(keyDir, 'ECDSA_P256_SHA256', Buffer.from(payload.value));
-  const occ = await ok('POST', `/v1/projects/${project}/occurrences`, {
-    kind: 'ATTESTATION', noteName: note, resourceUri: image,
-    attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: KEY_ID, signature: sig.toString('base64') }] },
-  });
-  return occ.name as string;
-}
 
 const policyRequiring = (attestor: string, mode = 'ENFORCED_BLOCK_AND_AUDIT_LOG') => ({
   defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: mode, requireAttestationsBy: [attestor] },
@@ -46,13 +29,9 @@ const evaluate = (images: string[], context: Record<string, string> = {}, projec
 
 beforeAll(async () => {
   server = await startServer();
-  await ok('POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
-  await ok('POST', `/v1/projects/${P}/attestors?attestorId=build`, {
-    name: ATTESTOR,
-    userOwnedGrafeasNote: { noteReference: NOTE, publicKeys: [{ id: KEY_ID, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
-  });
-  await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
-  occurrenceName = await attest(SIGNED);
+  await createFixtureAttestor(server, BUILD, 'build');
+  await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
+  occurrenceName = await attest(server, BUILD, SIGNED);
 }, 60_000);
 
 afterAll(async () => {
@@ -117,12 +96,12 @@ describe('tollgate evaluate --project', () => {
   });
 
   it('dry run and breakglass allow', async () => {
-    await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR, 'DRYRUN_AUDIT_LOG_ONLY'));
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR, 'DRYRUN_AUDIT_LOG_ONLY'));
     await new Promise((r) => setTimeout(r, 1100));
     const dry = await server.tollgate(['evaluate', '--project', P, '--format', 'json', UNSIGNED]);
     expect(dry.code).toBe(0);
     expect(JSON.parse(dry.stdout).verdict).toEqual({ kind: 'DRY_RUN' });
-    await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
     await new Promise((r) => setTimeout(r, 1100));
     const bg = await server.tollgate(['evaluate', '--project', P, '--breakglass', 'INC-1', '--format', 'json', UNSIGNED]);
     expect(bg.code).toBe(0);
@@ -133,27 +112,27 @@ describe('tollgate evaluate --project', () => {
 describe('changes take effect within a second', () => {
   it('a deleted attestation, a removed key and a tightened policy', async () => {
     const extra = `us-docker.pkg.dev/${P}/apps/api@sha256:${'7c'.repeat(32)}`;
-    const occ = await attest(extra);
+    const occ = await attest(server, BUILD, extra);
     expect((await evaluate([extra])).body.allowed).toBe(true);
-    await ok('DELETE', `/v1/${occ}`);
+    await ok(server, 'DELETE', `/v1/${occ}`);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([extra])).body.allowed).toBe(false);
 
     expect((await evaluate([SIGNED])).body.allowed).toBe(true);
-    const attestor = await ok('GET', `/v1/${ATTESTOR}`);
-    await ok('PUT', `/v1/${ATTESTOR}`, { ...attestor, userOwnedGrafeasNote: { ...attestor.userOwnedGrafeasNote, publicKeys: [] } });
+    const attestor = await ok(server, 'GET', `/v1/${ATTESTOR}`);
+    await ok(server, 'PUT', `/v1/${ATTESTOR}`, { ...attestor, userOwnedGrafeasNote: { ...attestor.userOwnedGrafeasNote, publicKeys: [] } });
     await new Promise((r) => setTimeout(r, 1000));
     const noKey = await evaluate([SIGNED]);
     expect(noKey.body.allowed).toBe(false);
     expect(JSON.stringify(noKey.body)).toContain('NO_MATCHING_KEY');
-    await ok('PUT', `/v1/${ATTESTOR}`, attestor.etag ? { ...attestor, etag: undefined } : attestor);
+    await ok(server, 'PUT', `/v1/${ATTESTOR}`, attestor.etag ? { ...attestor, etag: undefined } : attestor);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([SIGNED])).body.allowed).toBe(true);
 
-    await ok('PUT', `/v1/projects/${P}/policy`, { defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } });
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, { defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } });
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([SIGNED])).body.allowed).toBe(false);
-    await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([SIGNED])).body.allowed).toBe(true);
     expect(occurrenceName).toMatch(/^projects\/demo\/occurrences\//);
@@ -163,20 +142,16 @@ describe('changes take effect within a second', () => {
 describe('cross-project attestors', () => {
   it('are honoured only after the deployer project\'s service agent is granted attestorsVerifier', async () => {
     const A = 'attestors-prj';
-    const note = `projects/${A}/notes/qa-note`;
+    const qa: FixtureAttestor = { project: A, noteId: 'qa-note', attestorId: 'qa', keyId: KEY_ID };
     const attestor = `projects/${A}/attestors/qa`;
-    await ok('POST', `/v1/projects/${A}/notes?noteId=qa-note`, { attestation: { hint: { humanReadableName: 'qa' } } });
-    await ok('POST', `/v1/projects/${A}/attestors?attestorId=qa`, {
-      name: attestor,
-      userOwnedGrafeasNote: { noteReference: note, publicKeys: [{ id: KEY_ID, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
-    });
+    await createFixtureAttestor(server, qa, 'qa');
     const image = `us-docker.pkg.dev/${A}/apps/qa@sha256:${'8d'.repeat(32)}`;
-    await attest(image, note, 'ECDSA_P256_SHA256', A);
-    await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(attestor));
+    await attest(server, qa, image);
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(attestor));
     await new Promise((r) => setTimeout(r, 1000));
     const denied = await evaluate([image]);
     expect(denied.body.allowed).toBe(false);
-    const number = (await ok('GET', `/v1/projects/${P}`)).projectNumber as string;
+    const number = (await ok(server, 'GET', `/v1/projects/${P}`)).projectNumber as string;
     const agent = `service-${number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com`;
     expect(denied.body.images[0].attestors[0]).toMatchObject({ reason: 'ATTESTOR_NOT_ACCESSIBLE' });
     expect(denied.body.images[0].attestors[0].message).toContain(agent);
@@ -184,7 +159,7 @@ describe('cross-project attestors', () => {
     expect(g.code, g.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([image])).body.allowed).toBe(true);
-    await ok('PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
   }, 60_000);
 });
 

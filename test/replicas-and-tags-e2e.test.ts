@@ -5,43 +5,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSignaturePayload } from '../src/core/attestation/payload.js';
-import { opensslSign, readFixtureText } from './support/fixtures.js';
 import { startPostgres } from './support/postgres.js';
 import { pushTestImage, startRegistry, type TestRegistry } from './support/registry.js';
+import { attest, createFixtureAttestor, ok, type FixtureAttestor } from './support/seed.js';
 import { startServer, type TestServer } from './support/server.js';
 
 const P = 'demo';
-const NOTE = `projects/${P}/notes/build-note`;
 const ATTESTOR = `projects/${P}/attestors/build`;
-const KEY_ID = 'urn:tollgate:test:build-key';
-
-async function ok(server: TestServer, method: string, path: string, body?: unknown) {
-  const r = await server.request(method, path, body);
-  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
+const BUILD: FixtureAttestor = { project: P, noteId: 'build-note', attestorId: 'build', keyId: 'urn:tollgate:test:build-key' };
 
 async function setUp(server: TestServer) {
-  await ok(server, 'POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
-  await ok(server, 'POST', `/v1/projects/${P}/attestors?attestorId=build`, {
-    name: ATTESTOR,
-    userOwnedGrafeasNote: { noteReference: NOTE, publicKeys: [{ id: KEY_ID, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
-  });
+  await createFixtureAttestor(server, BUILD, 'build');
   await ok(server, 'PUT', `/v1/projects/${P}/policy`, {
     defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: [ATTESTOR] },
   });
-}
-
-async function attest(server: TestServer, image: string): Promise<string> {
-  const payload = createSignaturePayload(image);
-  if (!payload.ok) throw new Error(payload.error.message);
-  const sig = opensslSign('ECDSA_P256_SHA256', 'ECDSA_P256_SHA256', Buffer.from(payload.value));
-  const occ = await ok(server, 'POST', `/v1/projects/${P}/occurrences`, {
-    kind: 'ATTESTATION', noteName: NOTE, resourceUri: image,
-    attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: KEY_ID, signature: sig.toString('base64') }] },
-  });
-  return occ.name as string;
 }
 
 const allowed = async (server: TestServer, image: string) => {
@@ -81,7 +58,7 @@ describe('two replicas on one PostgreSQL database', () => {
     expect((await B.request('GET', `/v1/${ATTESTOR}`)).status).toBe(200);
     const image = `us-docker.pkg.dev/${P}/apps/web@sha256:${'3e'.repeat(32)}`;
     expect((await allowed(B, image)).allowed).toBe(false);
-    const occ = await attest(A, image);
+    const occ = await attest(A, BUILD, image);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await allowed(B, image)).allowed).toBe(true);
     // A deletion through B reaches A's caches within a second.
@@ -122,7 +99,7 @@ describe('--resolve-tags against a real registry', () => {
     digestImage = `${registry.host}/team/app@${pushed.digest}`;
     server = await startServer({ args: ['--resolve-tags', '--insecure-registry', registry.host] });
     await setUp(server);
-    await attest(server, digestImage);
+    await attest(server, BUILD, digestImage);
   }, 120_000);
 
   afterAll(async () => {

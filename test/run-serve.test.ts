@@ -3,30 +3,18 @@
  * gcloud: the signed example image deploys, an unsigned digest is refused with the reason, and
  * breakglass deploys.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './support/fixtures.js';
-import { SIGNED_IMAGE, UNSIGNED_IMAGE, type Json } from './support/k8s.js';
+import { SIGNED_IMAGE, UNSIGNED_IMAGE } from './support/k8s.js';
+import { ok, seedExampleEvidence } from './support/seed.js';
 import { startServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
 const P = 'demo';
 
-async function ok(method: string, path: string, body?: unknown) {
-  const r = await server.request(method, path, body);
-  if (r.status !== 200) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
 beforeAll(async () => {
   server = await startServer();
-  const attestor = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'attestors', 'build-attestor.json'), 'utf8')) as Json;
-  const [occurrence] = JSON.parse(readFileSync(join(ROOT, 'examples', 'evidence', 'occurrences', 'attestations.json'), 'utf8')) as Json[];
-  await ok('POST', `/v1/projects/${P}/notes?noteId=build-note`, { attestation: { hint: { humanReadableName: 'build' } } });
-  await ok('POST', `/v1/projects/${P}/attestors?attestorId=build-attestor`, { name: attestor['name'], userOwnedGrafeasNote: { noteReference: attestor['userOwnedGrafeasNote'].noteReference, publicKeys: attestor['userOwnedGrafeasNote'].publicKeys } });
-  await ok('POST', `/v1/projects/${P}/occurrences`, { kind: 'ATTESTATION', noteName: occurrence?.['noteName'], resourceUri: occurrence?.['resourceUri'], attestation: occurrence?.['attestation'] });
-  await ok('PUT', `/v1/projects/${P}/policy`, {
+  await seedExampleEvidence(server);
+  await ok(server, 'PUT', `/v1/projects/${P}/policy`, {
     defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] },
   });
 }, 60_000);
