@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { postgresBinDir, startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { cpuSeconds, LoadGenerator, mainThreadCpuSeconds, startFloor, startTollgate, type Tollgate } from './procs.js';
-import { attest, buildKey, checkShapes, countAuditRows, insertAttestations, insertBackground, loadDist, makeBackground, seedThroughApi, type Attestation, type Dist, type SigningKey } from './seed.js';
+import { attest, buildKey, checkShapes, countAuditRows, insertAttestations, insertBackground, loadDist, makeBackground, seedThroughApi, settleAfterBulkLoad, type Attestation, type Dist, type SigningKey } from './seed.js';
 import { ADMISSION_PATH, backgroundImage, coldImage, findRoot, NOTE, signedIndexes, WARM_SIGNED } from './workload.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -402,6 +402,7 @@ async function benchDialect(d: DialectRun): Promise<void> {
   try {
     ({ delegation } = await checkShapes(store, d.build, d.warm[0] as Attestation));
     const n = await insertAttestations(store, d.pool);
+    await settleAfterBulkLoad(auditDb);
     out(`${dialect}: note, attestor, policy and ${d.warm.length} warm attestations through the APIs; ${fmt(n)} cold-pool attestations into the store; ${since(t)}`);
   } finally {
     await store.close();
@@ -422,6 +423,7 @@ async function benchDialect(d: DialectRun): Promise<void> {
   const big = await dist.openStore(storeUrl);
   try {
     await insertBackground(big, d.background, delegation);
+    await settleAfterBulkLoad(auditDb);
     report.seedSeconds = (Date.now() - t) / 1000;
     out(`${dialect}: ${fmt(d.background.attestations.length)} attestations and ${d.background.keys.length} more attestors (with notes) into the store in ${since(t)}`);
   } finally {
