@@ -145,7 +145,7 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
         discard(res);
         throw unauthorized(ctx, `the registry refused ${who(auth)} after authenticating (${describeChallenge(res)})`);
       }
-      if (res.ok) rememberAuthorization(cacheKey, answered);
+      if (res.ok) authCache.set(cacheKey, answered);
     }
     if (res.status === 405 || res.status === 501) {
       // A registry that does not do HEAD on manifests.
@@ -287,10 +287,6 @@ export function createRegistryClient(opts: RegistryClientOptions = {}): Registry
       return undefined;
     }
     return hit.header;
-  }
-
-  function rememberAuthorization(key: string, answered: { header: string; expiresAt: number }): void {
-    authCache.set(key, answered);
   }
 }
 
