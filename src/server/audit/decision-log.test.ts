@@ -316,13 +316,13 @@ describe('encodeAuditEntry: an entry as JSON text', () => {
 
   it('serializes a decision handed out again once for all its later entries, and keeps each entry\'s own fields', () => {
     const decision = sampleDecision('ALLOWED');
-    const entries = ['a', 'b', 'c'].map((pod) => decisionLogEntry(decision, request(admissionSource({ pod })), TIME, `id-${pod}`).entry);
-    const stored = (e: JsonObject) => ((e['protoPayload'] as JsonObject)['metadata'] as JsonObject)['tollgateDecision'];
-    // A decision met once keeps nothing; from its second entry on it is one kept object.
-    expect(stored(entries[0]!)).not.toBe(stored(entries[1]!));
-    expect(stored(entries[1]!)).toBe(stored(entries[2]!));
     const stringify = vi.spyOn(JSON, 'stringify');
     try {
+      const entries = ['a', 'b', 'c'].map((pod) => decisionLogEntry(decision, request(admissionSource({ pod })), TIME, `id-${pod}`).entry);
+      const stored = (e: JsonObject) => ((e['protoPayload'] as JsonObject)['metadata'] as JsonObject)['tollgateDecision'];
+      // A decision met once keeps nothing; from its second entry on it is one kept object.
+      expect(stored(entries[0]!)).not.toBe(stored(entries[1]!));
+      expect(stored(entries[1]!)).toBe(stored(entries[2]!));
       const texts = entries.map(encodeAuditEntry);
       expect(stringify.mock.calls.filter(([v]) => v === stored(entries[1]!))).toHaveLength(1);
       expect(texts).toEqual(entries.map((e) => JSON.stringify(e)));

@@ -100,15 +100,15 @@ export function auditDecision(decision: Decision): JsonObject {
   // long as the decision memo holds them would only fill the old generation.
   if (seenDecisions.has(decision)) {
     keptDecisions.set(decision, slim);
-    keptSlims.add(slim);
+    keptJson.set(slim, JSON.stringify(slim));
   } else seenDecisions.add(decision);
   return slim;
 }
 
 const seenDecisions = new WeakSet<Decision>();
 const keptDecisions = new WeakMap<Decision, JsonObject>();
-/** The slimmed decisions auditDecision keeps (and returns again): only their JSON is worth keeping. */
-const keptSlims = new WeakSet<JsonObject>();
+/** The JSON of each slimmed decision auditDecision keeps (and returns again). */
+const keptJson = new WeakMap<JsonObject, string>();
 
 function slimDecision(decision: Decision): JsonObject {
   const images = decision.images.map((i) => {
@@ -136,24 +136,20 @@ function slimDecision(decision: Decision): JsonObject {
  * can be mistaken for it.
  */
 export function encodeAuditEntry(entry: JsonObject): string {
-  const payload = entry['protoPayload'];
-  const metadata = isJsonObject(payload) ? payload['metadata'] : undefined;
-  const decision = isJsonObject(metadata) ? metadata['tollgateDecision'] : undefined;
-  if (!isJsonObject(payload) || !isJsonObject(metadata) || !isJsonObject(decision) || !keptSlims.has(decision)) return JSON.stringify(entry);
-  let json = decisionJson.get(decision);
-  if (json === undefined) decisionJson.set(decision, (json = JSON.stringify(decision)));
+  // Only the entry builders above put a kept decision in an entry, always at this path, so
+  // finding one there also says that the objects around it are the builders' own.
+  const payload = entry['protoPayload'] as JsonObject | undefined;
+  const metadata = payload?.['metadata'] as JsonObject | undefined;
+  const decision = metadata?.['tollgateDecision'] as JsonObject | undefined;
+  const json = decision === undefined ? undefined : keptJson.get(decision);
+  if (json === undefined) return JSON.stringify(entry);
   const text = JSON.stringify({ ...entry, protoPayload: { ...payload, metadata: { ...metadata, tollgateDecision: DECISION_SLOT } } });
   const at = text.indexOf(QUOTED_DECISION_SLOT);
   return `${text.slice(0, at)}${json}${text.slice(at + QUOTED_DECISION_SLOT.length)}`;
 }
 
-const decisionJson = new WeakMap<JsonObject, string>();
 const DECISION_SLOT = `tollgate-decision-${randomUUID()}`;
 const QUOTED_DECISION_SLOT = JSON.stringify(DECISION_SLOT);
-
-function isJsonObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Builds the audit record of one decision. Pure: time and insertId come from the caller. */
 export function decisionLogEntry(decision: Decision, request: DecideRequest, time: string, insertId: string): AuditRecord {
