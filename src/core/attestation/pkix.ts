@@ -6,7 +6,7 @@
 import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { err, ok, problem, describeError, type Problem, type Result } from '../result.js';
 import type { AttestorKey, SignatureAlgorithm } from './model.js';
-import { algorithmSpec, canonicalSignatureAlgorithm } from './signature-algorithm.js';
+import { algorithmSpec, canonicalSignatureAlgorithm, type AlgorithmSpec } from './signature-algorithm.js';
 
 /** Refuse absurdly large PEM input before doing any work (an RSA 16384 key is ~3 KiB). */
 const MAX_PEM_LENGTH = 64 * 1024;
@@ -234,13 +234,17 @@ export function defaultPkixKeyId(key: KeyObject): string {
 }
 
 /**
- * `crypto.verify` with a callback: the work runs on libuv's thread pool, so a burst of new
- * images does not hold up every other request while signatures are checked (one ECDSA P-256
- * verification is ~60–150 µs of CPU; RSA-4096 more).
+ * `crypto.verify`, in place or on libuv's thread pool. Handing a verification to the pool costs
+ * the event loop 30–60 µs (waking a pool thread, then being woken by it) and the process
+ * 150–200 µs of CPU in all when verifications come one at a time, as new images do (measured on
+ * the bench machine; docs/performance.md item 22): more than an ECDSA P-256 or an RSA
+ * verification itself (35–90 µs). Those run in place. P-384 (~0.9 ms) and P-521 (~1.8 ms) go to
+ * the pool, so a burst of them does not hold up every other request.
  */
-function verifyOffThread(hash: string, payload: Uint8Array, key: Parameters<typeof verify>[2], signature: Uint8Array): Promise<boolean> {
+function verifySignature(spec: AlgorithmSpec, payload: Uint8Array, key: Parameters<typeof verify>[2], signature: Uint8Array): Promise<boolean> | boolean {
+  if (spec.keyType === 'rsa' || spec.namedCurve === 'prime256v1') return verify(spec.hash, payload, key, signature);
   return new Promise((resolve, reject) => {
-    verify(hash, payload, key, signature, (error, valid) => (error === null ? resolve(valid) : reject(error)));
+    verify(spec.hash, payload, key, signature, (error, valid) => (error === null ? resolve(valid) : reject(error)));
   });
 }
 
@@ -270,7 +274,7 @@ export async function verifyPkixSignature(
     if (spec.keyType === 'ec') {
       const why = ecdsaDerProblem(signature);
       if (why !== undefined) return malformed(`ECDSA signature is not DER SEQUENCE{r,s}: ${why}`);
-      ok_ = await verifyOffThread(spec.hash, payload, { key: key.key, dsaEncoding: 'der' }, signature);
+      ok_ = await verifySignature(spec, payload, { key: key.key, dsaEncoding: 'der' }, signature);
     } else {
       const bits = key.key.asymmetricKeyDetails?.modulusLength ?? spec.modulusLength ?? 0;
       const expected = Math.ceil(bits / 8);
@@ -279,13 +283,13 @@ export async function verifyPkixSignature(
       }
       ok_ =
         spec.padding === 'pss'
-          ? await verifyOffThread(
-              spec.hash,
+          ? await verifySignature(
+              spec,
               payload,
               { key: key.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
               signature,
             )
-          : await verifyOffThread(spec.hash, payload, { key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature);
+          : await verifySignature(spec, payload, { key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature);
     }
     return ok_ ? ok(true) : bad('the signature does not verify over the payload');
   } catch (e) {

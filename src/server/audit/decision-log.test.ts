@@ -181,6 +181,23 @@ describe('DecisionAuditWriter', () => {
     expect(writer.pending).toBe(0);
   });
 
+  it('starts a write as soon as flushAt entries wait, without waiting for the window', async () => {
+    const store = new FakeStore();
+    const writer = new DecisionAuditWriter({ store, flushAt: 3, windowMs: 100 });
+    const start = performance.now();
+    const first = [writer.record(record('a')), writer.record(record('b'))];
+    expect(writer.pending).toBe(2);
+    const third = writer.record(record('c'));
+    expect(writer.pending).toBe(0);
+    await Promise.all([...first, third]);
+    expect(performance.now() - start).toBeLessThan(50);
+    // What follows waits for the window again.
+    const late = writer.record(record('d'));
+    expect(writer.pending).toBe(1);
+    await late;
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b', 'c'], ['d']]);
+  });
+
   it('never waits longer than its window, whatever is asked', () => {
     const writer = new DecisionAuditWriter({ store: new FakeStore(), windowMs: 5000 });
     expect((writer as unknown as { windowMs: number }).windowMs).toBe(100);
