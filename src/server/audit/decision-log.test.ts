@@ -198,6 +198,25 @@ describe('DecisionAuditWriter', () => {
     expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b', 'c'], ['d']]);
   });
 
+  it('keeps one write in flight: what arrives meanwhile goes in one batch after it, and a hung store fills the bounded buffer', async () => {
+    const store = new FakeStore();
+    store.delayMs = 150;
+    const failures: AuditWriteFailure[] = [];
+    const writer = new DecisionAuditWriter({ store, flushAt: 2, maxBuffered: 5, windowMs: 1, onError: (f) => failures.push(f) });
+    const first = [writer.record(record('a')), writer.record(record('b'))];
+    expect(writer.pending).toBe(0);
+    // Each of these reaches flushAt or the window while [a, b] is being written: none starts a write of its own.
+    const later = ['c', 'd', 'e', 'f', 'g'].map((id) => writer.record(record(id)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(writer.pending).toBe(5);
+    await writer.record(record('h'));
+    expect(failures.map((f) => [f.kind, [...f.insertIds]])).toEqual([['overflow', ['h']]]);
+    await writer.flush();
+    await Promise.all([...first, ...later]);
+    expect(store.calls.map((c) => c.ids)).toEqual([['a', 'b'], ['c', 'd', 'e', 'f', 'g']]);
+    expect(writer.pending).toBe(0);
+  });
+
   it('never waits longer than its window, whatever is asked', () => {
     const writer = new DecisionAuditWriter({ store: new FakeStore(), windowMs: 5000 });
     expect((writer as unknown as { windowMs: number }).windowMs).toBe(100);

@@ -334,6 +334,9 @@ export class DecisionAuditWriter {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** The write in progress (writes never overlap, so entries are committed in order). */
   private writing: Promise<void> = Promise.resolve();
+  private busy = false;
+  /** A flush was asked for while a write was in progress: it starts when that write ends. */
+  private flushWanted = false;
   private closed = false;
   private readonly windowMs: number;
   private readonly maxBuffered: number;
@@ -376,9 +379,10 @@ export class DecisionAuditWriter {
   }
 
   /** Writes everything buffered now; resolves when it has been written (or given up on). */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
     this.flushNow();
-    return this.writing;
+    // A write in progress starts the next one (with what was buffered meanwhile) as it ends.
+    while (this.busy) await this.writing;
   }
 
   /** Flushes and stops the timer; later records are written at once. */
@@ -393,9 +397,23 @@ export class DecisionAuditWriter {
       this.timer = undefined;
     }
     if (this.buffer.length === 0) return;
+    // One write at a time: what arrives meanwhile waits in the buffer and goes in one batch
+    // when the write ends (a group commit). So a store that hangs makes the buffer grow, where
+    // maxBuffered bounds it, instead of queueing batch after batch behind the hung write.
+    if (this.busy) {
+      this.flushWanted = true;
+      return;
+    }
     const batch = this.buffer;
     this.buffer = [];
-    this.writing = this.writing.then(() => this.write(batch));
+    this.busy = true;
+    this.writing = this.write(batch).finally(() => {
+      this.busy = false;
+      if (this.flushWanted) {
+        this.flushWanted = false;
+        this.flushNow();
+      }
+    });
   }
 
   private async write(batch: readonly Pending[]): Promise<void> {
