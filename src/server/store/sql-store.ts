@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import type pg from 'pg';
 import { canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAuditColumns } from './columns.js';
 import { migrate, transact } from './migrations.js';
-import { postgresAuditInserts } from './postgres-audit.js';
 import { BoundedMap } from '../bounded-map.js';
 import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
 import {
@@ -99,6 +98,16 @@ export async function openStore(url: string): Promise<Store> {
     throw err;
   }
   return new SqlStore(db, 'sqlite', gate, new SqliteDirect(sqlite));
+}
+
+/** Rows per audit insert statement on PostgreSQL (4 parameters each; 65 535 at most per statement). */
+const AUDIT_ROWS_PER_STATEMENT = 1000;
+
+/** `insert into audit_log … values ($1, $2, $3, $4), …` for n rows (PostgreSQL). */
+function auditInsertText(n: number): string {
+  const groups: string[] = new Array<string>(n);
+  for (let r = 0; r < n; r++) groups[r] = `($${4 * r + 1}, $${4 * r + 2}, $${4 * r + 3}, $${4 * r + 4})`;
+  return `insert into audit_log (time, project, log_id, entry) values ${groups.join(', ')}`;
 }
 
 /** Compiled statements kept per SQL text; the oldest goes when a new one would exceed this. */
@@ -421,12 +430,28 @@ class SqlOps implements StoreOps {
       this.sqlite.appendAudit(rows, this.inTransaction);
       return;
     }
-    // One multi-row INSERT per 1 000 rows (postgres-audit.ts); more than one in a transaction.
-    const statements = postgresAuditInserts(rows);
+    // One multi-row VALUES statement per batch, each value a text parameter: the server only
+    // copies them. Reading the batch as JSON arrays instead (json_array_elements, one statement
+    // text for any size) made PostgreSQL parse the entries twice, validating the array and then
+    // splitting it: ~42 against ~28 µs of the server's time per 3 KB row, measured in batches of
+    // 200. A plain INSERT … VALUES inserts its rows in list order, so the bigserial seq is drawn
+    // in the order given. A statement takes at most 65 535 parameters, so a bigger batch than
+    // the audit writer's 1 000 rows goes in several statements, in one transaction.
+    const n = rows.time.length;
     const write = async (db: Db): Promise<void> => {
-      for (const statement of statements) await db.executeQuery(CompiledQuery.raw(statement.text, statement.values));
+      for (let start = 0; start < n; start += AUDIT_ROWS_PER_STATEMENT) {
+        const count = Math.min(AUDIT_ROWS_PER_STATEMENT, n - start);
+        const parameters: string[] = new Array<string>(4 * count);
+        for (let r = 0; r < count; r++) {
+          parameters[4 * r] = rows.time[start + r]!;
+          parameters[4 * r + 1] = rows.project[start + r]!;
+          parameters[4 * r + 2] = rows.logId[start + r]!;
+          parameters[4 * r + 3] = rows.entry[start + r]!;
+        }
+        await db.executeQuery(CompiledQuery.raw(auditInsertText(count), parameters));
+      }
     };
-    if (statements.length <= 1 || this.inTransaction) await write(this.db);
+    if (n <= AUDIT_ROWS_PER_STATEMENT || this.inTransaction) await write(this.db);
     else await this.db.transaction().execute(write);
   }
 
