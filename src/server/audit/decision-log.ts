@@ -321,9 +321,10 @@ interface Pending {
 /**
  * Writes decision entries in group commits: `record` buffers an entry and a timer writes the
  * buffer in one `appendAudit` at most `windowMs` later (sooner once `flushAt` entries wait), so
- * a crash loses at most that window of entries. A durable record (breakglass) flushes the buffer at once and resolves only after the
- * commit. A failed write is retried once; entries that still cannot be written are reported to
- * `onError` and the log, never dropped silently.
+ * a crash loses at most that window of entries. One write is in flight at a time; what arrives
+ * meanwhile goes in the next batch. A durable record (breakglass) flushes the buffer at once and
+ * resolves only after the commit. A failed write is retried once; entries that still cannot be
+ * written are reported to `onError` and the log, never dropped silently.
  *
  * Promises: a normal record resolves when its batch was written or given up on (it never
  * rejects, so callers may leave it unawaited); a durable record rejects when its entry could
