@@ -164,7 +164,8 @@ describe('cross-project attestors', () => {
 });
 
 describe('audit and metrics', () => {
-  it('logs evaluations as evaluations, and counts decisions', async () => {
+  it('logs evaluations as evaluations, and counts decisions and cache hits', async () => {
+    await evaluate([UNSIGNED]);
     await evaluate([UNSIGNED]);
     await new Promise((r) => setTimeout(r, 300));
     const logs = await server.request('POST', '/v2/entries:list', { resourceNames: [`projects/${P}`], filter: 'protoPayload.methodName="tollgate.v1.Evaluation.Evaluate"', pageSize: 5 });
@@ -177,5 +178,9 @@ describe('audit and metrics', () => {
     expect(text).toMatch(/tollgate_decisions_total\{[^}]*verdict="DENIED"[^}]*\} \d+/);
     expect(text).toContain('tollgate_decision_seconds_bucket');
     expect(text).toContain('tollgate_http_requests_total');
+    // The second evaluation of the same image was answered from the decision memo.
+    expect(Number(/^tollgate_cache_total\{cache="decisions",result="hit"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(/^tollgate_cache_total\{cache="attestation-lookups",result="miss"\} [1-9]\d*$/m);
+    expect(text).toContain('# TYPE tollgate_store_errors_total counter');
   });
 });

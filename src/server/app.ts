@@ -28,7 +28,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { loadDockerConfig } from './registry/credentials.js';
 import { createRegistryClient } from './registry/registry-client.js';
 import { createTagResolver } from './registry/tag-resolver.js';
-import { createDecisionService } from './services/evaluation.js';
+import { createDecisionService, type DecisionCache } from './services/evaluation.js';
 import type { DecisionService } from './services/decision-service.js';
 import { startWebhookListener, type WebhookListener } from './webhook/listener.js';
 import { appendFileSync } from 'node:fs';
@@ -122,6 +122,13 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   // A deploy pins what the tag names now: a redeploy after the tag moved must get the new digest,
   // so Cloud Run resolves without the webhook's 30 s cache.
   const deployTags = createTagResolver({ client: registry, cacheTtlMs: 0 });
+  // Every decision counts a cache lookup or more: their series are resolved once, not per lookup.
+  const cacheCounters = new Map<DecisionCache, readonly [miss: { inc(): void }, hit: { inc(): void }]>();
+  const cacheSeries = (cache: DecisionCache, hit: boolean): { inc(): void } => {
+    let pair = cacheCounters.get(cache);
+    if (pair === undefined) cacheCounters.set(cache, (pair = [metrics.cache.series({ cache, result: 'miss' }), metrics.cache.series({ cache, result: 'hit' })]));
+    return pair[hit ? 1 : 0];
+  };
   const decisions = createDecisionService({
     store,
     iam,
@@ -133,6 +140,8 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
       metrics.decisions.inc({ verdict: d.verdict.kind, source: req.source.kind, reason: firstReason(d) });
       metrics.decisionSeconds.observe(seconds, { source: req.source.kind });
     },
+    observeCache: (cache, hit) => cacheSeries(cache, hit).inc(),
+    observeStoreError: (operation) => metrics.storeErrors.inc({ operation }),
   });
   const metricsRouter = new Router('metrics').get('/metrics', async () => ({ raw: { contentType: 'text/plain; version=0.0.4; charset=utf-8', data: metrics.text() } }), { public: true });
   holder.listener = createRequestListener({

@@ -29,6 +29,14 @@ export class Counter {
   get(labels: Labels = {}): number {
     return this.values.get(key(labels))?.value ?? 0;
   }
+  /** One series, its labels resolved once: for counting on a hot path. */
+  series(labels: Labels): { inc(by?: number): void } {
+    const k = key(labels);
+    let v = this.values.get(k);
+    if (v === undefined) this.values.set(k, (v = { labels, value: 0 }));
+    const entry = v;
+    return { inc: (by = 1) => void (entry.value += by) };
+  }
   text(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     for (const { labels, value } of this.values.values()) lines.push(`${this.name}${render(labels)} ${value}`);
@@ -79,9 +87,9 @@ export function createMetrics(): Metrics {
     decisionSeconds: new Histogram('tollgate_decision_seconds', 'Time to decide, from request to answer, by source.'),
     httpRequests: new Counter('tollgate_http_requests_total', 'API requests by route and status.'),
     httpSeconds: new Histogram('tollgate_http_request_seconds', 'API request latency by route.'),
-    storeErrors: new Counter('tollgate_store_errors_total', 'Store operations that failed (decisions then fail closed).'),
+    storeErrors: new Counter('tollgate_store_errors_total', 'Store reads of the decision service that failed, by operation (those decisions fail closed).'),
     auditLost: new Counter('tollgate_audit_entries_lost_total', 'Decision audit entries that could not be written after a retry.'),
-    cache: new Counter('tollgate_cache_total', 'Cache lookups by cache and result (hit or miss).'),
+    cache: new Counter('tollgate_cache_total', 'Decision service cache lookups by cache (decisions, policies, attestors, attestation-lookups, signatures) and result (hit or miss).'),
   };
   return {
     ...m,

@@ -8,9 +8,10 @@ import { jsonLogger } from '../log.js';
 import { openStore } from '../store/sql-store.js';
 import type { Store } from '../store/store.js';
 import { ensureProject } from './projects.js';
-import { createDecisionService } from './evaluation.js';
+import { createDecisionService, type DecisionServiceOptions } from './evaluation.js';
 import type { DecideRequest } from './decision-service.js';
-import { readFixtureText } from '../../../test/support/fixtures.js';
+import { opensslSign, readFixtureText } from '../../../test/support/fixtures.js';
+import { createSignaturePayload } from '../../core/attestation/payload.js';
 
 const stores: Store[] = [];
 afterEach(async () => {
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 type Op = 'get' | 'list' | 'changeMark';
 
-async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedChecks?: number) {
+async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedChecks?: number, observers: Pick<DecisionServiceOptions, 'observeCache' | 'observeStoreError'> = {}) {
   const store = await openStore(join(mkdtempSync(join(tmpdir(), 'tollgate-eval-')), 'db.sqlite'));
   stores.push(store);
   await bootstrapAdminToken(store);
@@ -55,7 +56,7 @@ async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedCheck
     },
   });
   const recorder = new DecisionAuditWriter({ store });
-  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs, ...(maxCachedChecks === undefined ? {} : { maxCachedChecks }) });
+  const service = createDecisionService({ store: faulty, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder, logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs, ...observers, ...(maxCachedChecks === undefined ? {} : { maxCachedChecks }) });
   return { store, service, broken, recorder, reads, held };
 }
 
@@ -197,5 +198,52 @@ describe('the decision service caches what the store holds', () => {
     const d = await service.decide(request([IMAGE]));
     expect(d.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'EVALUATION_FAILED' });
     expect(d.messages[0]).toContain('disk I/O error');
+  });
+});
+
+describe('the decision service reports its caches and store failures (metrics)', () => {
+  /** An attestation as the Container Analysis API stores it: gcloud's payload, signed by openssl with the fixture key. */
+  async function attest(store: Store, image: string): Promise<void> {
+    const payload = createSignaturePayload(image);
+    if (!payload.ok) throw new Error(payload.error.message);
+    const signature = opensslSign('ECDSA_P256_SHA256', 'ECDSA_P256_SHA256', Buffer.from(payload.value));
+    const name = `projects/demo/occurrences/${image.slice(-8)}`;
+    await store.create({
+      kind: 'occurrence', name, parent: 'projects/demo', k1: 'projects/demo/notes/n', k2: image.slice(image.indexOf('@') + 1),
+      body: { name, kind: 'ATTESTATION', noteName: 'projects/demo/notes/n', resourceUri: image, attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: 'k', signature: signature.toString('base64') }] } },
+    });
+  }
+
+  it('counts each cache lookup as a hit or a miss, by cache', async () => {
+    const seen: string[] = [];
+    const { service, store } = await setup([], 0, undefined, { observeCache: (cache, hit) => void seen.push(`${cache} ${hit ? 'hit' : 'miss'}`) });
+    const signed = `gcr.io/demo/app@sha256:${'5e'.repeat(32)}`;
+    await attest(store, signed);
+    const first = await service.decide(request([signed]));
+    expect(first.images[0]).toMatchObject({ verdict: 'ALLOWED' });
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestors miss', 'decisions miss', 'policies miss', 'signatures miss']);
+    // The same request again: the memo answers.
+    await service.decide(request([signed]));
+    expect(seen.splice(0)).toEqual(['decisions hit']);
+    // Another request with the same image and a new one: parsed policy and attestor, the signed image's lookup reused.
+    await service.decide(request([signed, IMAGE]));
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups hit', 'attestation-lookups miss', 'attestors hit', 'decisions miss', 'policies hit']);
+    // Once the store moved, lookups are made again, but a verified signature is not verified again.
+    await store.create({ kind: 'note', name: 'projects/demo/notes/other', parent: 'projects/demo', body: {} });
+    await service.decide(request([IMAGE, signed]));
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestation-lookups miss', 'attestors miss', 'decisions miss', 'policies miss', 'signatures hit']);
+  });
+
+  it('counts failed store reads by operation, and the decisions fail closed', async () => {
+    const failed: string[] = [];
+    const lists = await setup(['list'], 0, undefined, { observeStoreError: (op) => void failed.push(op) });
+    lists.broken.on = true;
+    expect((await lists.service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
+    expect(failed.splice(0)).toEqual(['attestations']);
+
+    const gets = await setup(['get', 'changeMark'], 0, undefined, { observeStoreError: (op) => void failed.push(op) });
+    gets.broken.on = true;
+    expect((await gets.service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
+    expect(failed.splice(0)).toEqual(['change-mark']);
   });
 });

@@ -61,7 +61,16 @@ export interface DecisionServiceOptions {
   readonly tagDeadlineMs?: number;
   /** Observes each decision (metrics). */
   readonly observe?: (decision: Decision, request: DecideRequest, seconds: number) => void;
+  /** Observes each cache lookup (metrics). A value read again because the store moved is a miss. */
+  readonly observeCache?: (cache: DecisionCache, hit: boolean) => void;
+  /** Observes each failed store read (metrics); the decisions waiting on it fail closed. */
+  readonly observeStoreError?: (operation: DecisionStoreRead) => void;
 }
+
+/** The decision service's caches, as the metrics name them. */
+export type DecisionCache = 'decisions' | 'policies' | 'attestors' | 'attestation-lookups' | 'signatures';
+/** The store reads a decision may make, as the metrics name them. */
+export type DecisionStoreRead = 'change-mark' | 'project' | 'policy' | 'system-policy' | 'attestor' | 'attestations';
 
 interface Cached<T> {
   readonly version: string;
@@ -78,6 +87,16 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const policies = new Map<string, Cached<CompiledPolicy>>();
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
   let system: Cached<CompiledPatterns> | undefined;
+  const cacheSeen = opts.observeCache ?? (() => undefined);
+  const storeFailed = opts.observeStoreError;
+  /** A store read, counted when it fails (the failure still propagates: the decision fails closed). */
+  const fromStore = <T>(operation: DecisionStoreRead, pending: Promise<T>): Promise<T> =>
+    storeFailed === undefined
+      ? pending
+      : pending.catch((e: unknown) => {
+          storeFailed(operation);
+          throw e;
+        });
   // Verified signatures per (occurrence version, attestor version): never verified twice.
   const checks = new BoundedMap<string, AttestationCheck>(maxChecks);
   // The checks found for (attestor version, digest) in an epoch: the one indexed lookup per image
@@ -114,7 +133,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     if (markRead !== undefined && t - markRead.startedAt < freshness) return markRead.pending;
     const read = {
       startedAt: t,
-      pending: opts.store.changeMark().then(
+      pending: fromStore('change-mark', opts.store.changeMark()).then(
         (value) => {
           if (mark === undefined || mark.value !== value) epoch++;
           mark = { value, readAt: t };
@@ -134,16 +153,18 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     const c = projects.get(id);
     if (c !== undefined && isFresh(c)) return c.value;
     const e = epoch;
-    const p = await getProject(opts.store, id);
+    const p = await fromStore('project', getProject(opts.store, id));
     projects.set(id, { version: p?.projectNumber ?? 'none', value: p, epoch: e });
     return p;
   }
 
   async function policy(projectId: string): Promise<CompiledPolicy> {
     const c = policies.get(projectId);
-    if (c !== undefined && isFresh(c)) return c.value;
+    const fresh = c !== undefined && isFresh(c);
+    cacheSeen('policies', fresh);
+    if (fresh) return c.value;
     const e = epoch;
-    const row = await opts.store.get('policy', `projects/${projectId}/policy`);
+    const row = await fromStore('policy', opts.store.get('policy', `projects/${projectId}/policy`));
     const version = versionOf(row);
     if (c !== undefined && c.version === version) {
       policies.set(projectId, { ...c, epoch: e });
@@ -160,7 +181,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   async function systemPatterns(): Promise<CompiledPatterns> {
     if (system !== undefined && isFresh(system)) return system.value;
     const e = epoch;
-    const patterns = await loadSystemPolicyPatterns(opts.store);
+    const patterns = await fromStore('system-policy', loadSystemPolicyPatterns(opts.store));
     const compiled = compilePatterns(patterns);
     if (!compiled.ok) throw new Error(`the system policy has invalid patterns: ${compiled.error.map((p) => p.message).join('; ')}`);
     system = { version: patterns.join('\n'), value: compiled.value, epoch: e };
@@ -169,9 +190,11 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
 
   async function attestor(name: string): Promise<{ attestor: Attestor; version: string } | { error: string }> {
     const c = attestors.get(name);
-    if (c !== undefined && isFresh(c)) return 'attestor' in c.value ? { attestor: c.value.attestor, version: c.version } : c.value;
+    const fresh = c !== undefined && isFresh(c);
+    cacheSeen('attestors', fresh);
+    if (fresh) return 'attestor' in c.value ? { attestor: c.value.attestor, version: c.version } : c.value;
     const e = epoch;
-    const row = await opts.store.get('attestor', name);
+    const row = await fromStore('attestor', opts.store.get('attestor', name));
     const version = versionOf(row);
     if (c !== undefined && c.version === version) {
       attestors.set(name, { ...c, epoch: e });
@@ -226,7 +249,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     const batch = pendingLookups;
     pendingLookups = new Map();
     for (const [note, byDigest] of batch) {
-      listAttestationOccurrencesOf(opts.store, note, [...byDigest.keys()]).then(
+      fromStore('attestations', listAttestationOccurrencesOf(opts.store, note, [...byDigest.keys()])).then(
         (found) => {
           for (const [digest, waiting] of byDigest) for (const w of waiting) w.resolve(found.get(digest) ?? []);
         },
@@ -240,13 +263,16 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
     const listKey = `${a.name}#${attestorVersion}|${digest}`;
     const cached = checkLists.get(listKey);
-    if (cached !== undefined && isFresh(cached)) return cached.value;
+    const fresh = cached !== undefined && isFresh(cached);
+    cacheSeen('attestation-lookups', fresh);
+    if (fresh) return cached.value;
     const e = epoch;
     const rows = await lookupAttestations(a.noteReference, digest);
     const out: AttestationCheck[] = [];
     for (const row of rows) {
       const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;
       let check = checks.get(key);
+      cacheSeen('signatures', check !== undefined);
       if (check === undefined) {
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
         if (!parsed.ok) continue;
@@ -291,12 +317,17 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     // (decisions are immutable data): the API server sends the same pod spec many times.
     const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
     const memo = decisions.get(memoKey);
-    if (memo !== undefined && isFresh(memo)) return memo.value;
+    if (memo !== undefined && isFresh(memo)) {
+      cacheSeen('decisions', true);
+      return memo.value;
+    }
     // A rollout sends the same pod spec many times at once: requests that arrive while the same
     // decision is being made (against the same store state) wait for it instead of repeating
     // the lookups and verifications.
     const running = inFlight.get(memoKey);
-    if (running !== undefined && isFresh(running)) return running.value;
+    const joined = running !== undefined && isFresh(running);
+    cacheSeen('decisions', joined);
+    if (joined) return running.value;
     const e = epoch;
     const making = (async () => {
       const deployer = await project(request.project);
