@@ -8,6 +8,7 @@ import { parseAttestorPublicKey } from '../../core/attestation/public-key.js';
 import { problem, type Problem, type Result } from '../../core/result.js';
 import { ApiError } from '../errors.js';
 import type { Json, JsonObject } from '../store/store.js';
+import { isJsonObject } from '../../core/json.js';
 
 export const API_VERSIONS = ['v1', 'v1beta1', 'v1alpha2'] as const;
 export type ApiVersion = (typeof API_VERSIONS)[number];
@@ -89,10 +90,6 @@ export function noteReferenceProblem(value: string): string | undefined {
 // Field reading
 
 type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function snake(camel: string): string {
   return camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -188,7 +185,7 @@ const PKIX_FIELDS = ['publicKeyPem', 'signatureAlgorithm', 'keyId'] as const;
  */
 export async function attestorFromRequest(raw: unknown, c: AttestorRequestContext): Promise<Result<ValidatedAttestor, Problem[]>> {
   const problems: Problem[] = [];
-  if (!isObj(raw)) return { ok: false, error: [problem('TYPE', 'attestor: expected a JSON object')] };
+  if (!isJsonObject(raw)) return { ok: false, error: [problem('TYPE', 'attestor: expected a JSON object')] };
   const noteField = noteFieldOf(c.version);
   const otherField: NoteField = noteField === 'userOwnedGrafeasNote' ? 'userOwnedDrydockNote' : 'userOwnedGrafeasNote';
   const versionHint = `${c.version} calls the attestor's note '${noteField}'`;
@@ -205,7 +202,7 @@ export async function attestorFromRequest(raw: unknown, c: AttestorRequestContex
   const keys: JsonObject[] = [];
   if (note === undefined) {
     problems.push(problem('REQUIRED', `${noteField}: required; an attestor needs a note (${noteField}.noteReference = projects/PROJECT_ID/notes/NOTE_ID)`, noteField));
-  } else if (!isObj(note)) {
+  } else if (!isJsonObject(note)) {
     problems.push(problem('TYPE', `${noteField}: must be an object`, noteField));
   } else {
     problems.push(...unknownFields(note, NOTE_FIELDS, noteField, `${noteField}`));
@@ -266,10 +263,10 @@ async function readKeys(note: Obj, noteField: NoteField, problems: Problem[], ou
   for (const [i, rawKey] of value.entries()) {
     const at = `${path}[${i}]`;
     const keyProblems: Problem[] = [];
-    if (isObj(rawKey)) {
+    if (isJsonObject(rawKey)) {
       keyProblems.push(...unknownFields(rawKey, KEY_FIELDS, at, 'a public key'));
       const pkix = read(rawKey, 'pkixPublicKey', at, []);
-      if (isObj(pkix)) keyProblems.push(...unknownFields(pkix, PKIX_FIELDS, `${at}.pkixPublicKey`, 'a PKIX public key'));
+      if (isJsonObject(pkix)) keyProblems.push(...unknownFields(pkix, PKIX_FIELDS, `${at}.pkixPublicKey`, 'a PKIX public key'));
     }
     if (keyProblems.length > 0) {
       problems.push(...keyProblems);
@@ -291,7 +288,7 @@ async function readKeys(note: Obj, noteField: NoteField, problems: Problem[], ou
     if (key.kind === 'pgp') {
       out.push({ id: key.id, ...comment, asciiArmoredPgpPublicKey: key.asciiArmoredPgpPublicKey });
     } else {
-      const sentKeyId = isObj(rawKey) ? pkixKeyIdSent(rawKey) : false;
+      const sentKeyId = isJsonObject(rawKey) ? pkixKeyIdSent(rawKey) : false;
       out.push({
         id: key.id,
         ...comment,
@@ -306,7 +303,7 @@ async function readKeys(note: Obj, noteField: NoteField, problems: Problem[], ou
 /** Whether the client set `pkixPublicKey.keyId` (then it is echoed back, equal to `id`). */
 function pkixKeyIdSent(rawKey: Obj): boolean {
   const pkix = rawKey['pkixPublicKey'] ?? rawKey['pkix_public_key'];
-  if (!isObj(pkix)) return false;
+  if (!isJsonObject(pkix)) return false;
   const v = pkix['keyId'] ?? pkix['key_id'];
   return typeof v === 'string' && v.trim() !== '';
 }
@@ -314,7 +311,7 @@ function pkixKeyIdSent(rawKey: Obj): boolean {
 /** The noteReference of a stored attestor body. */
 export function storedNoteReference(body: JsonObject): string | undefined {
   const note = body['userOwnedGrafeasNote'];
-  if (!isObj(note)) return undefined;
+  if (!isJsonObject(note)) return undefined;
   const ref = note['noteReference'];
   return typeof ref === 'string' ? ref : undefined;
 }
@@ -324,7 +321,7 @@ export function storedNoteReference(body: JsonObject): string | undefined {
  * Empty lists are left out, as proto3 JSON does.
  */
 export function attestorToWire(body: JsonObject, version: ApiVersion, meta: { updateTime: string; etag: string }): JsonObject {
-  const note = isObj(body['userOwnedGrafeasNote']) ? (body['userOwnedGrafeasNote'] as JsonObject) : {};
+  const note = isJsonObject(body['userOwnedGrafeasNote']) ? (body['userOwnedGrafeasNote'] as JsonObject) : {};
   const keys = Array.isArray(note['publicKeys']) ? (note['publicKeys'] as Json[]) : [];
   const outNote: JsonObject = {
     noteReference: note['noteReference'] ?? '',

@@ -20,6 +20,7 @@ import { iamMethodHandlers } from '../iam/iam-methods.js';
 import { projectForWrite } from '../services/projects.js';
 import type { Json, JsonObject, ListQuery, ResourceKind, StoreOps, StoredResource } from '../store/store.js';
 import { objectBody, pageOf, pageResult, principalOf, projectOf, requireResourceId, storeError, type Page } from './common.js';
+import { isJsonObject } from '../../core/json.js';
 
 export type GrafeasVersion = 'v1' | 'v1beta1';
 
@@ -104,10 +105,6 @@ function isNoteKind(v: unknown): v is NoteKind {
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** `human_readable_name` → `humanReadableName` (proto JSON accepts both spellings). */
 function camel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -116,7 +113,7 @@ function camel(key: string): string {
 /** Deep copy with every object key in lowerCamelCase. */
 function camelDeep(v: unknown): Json {
   if (Array.isArray(v)) return v.map(camelDeep);
-  if (isObj(v)) {
+  if (isJsonObject(v)) {
     const out: JsonObject = {};
     for (const [k, x] of Object.entries(v)) out[camel(k)] = camelDeep(x);
     return out;
@@ -167,7 +164,7 @@ function optStringList(v: unknown, path: string): string[] | undefined {
 
 function optObject(v: unknown, path: string): JsonObject | undefined {
   if (v === undefined || v === null) return undefined;
-  if (!isObj(v)) throw invalidArgument(`${path}: must be an object`);
+  if (!isJsonObject(v)) throw invalidArgument(`${path}: must be an object`);
   return v as JsonObject;
 }
 
@@ -233,7 +230,7 @@ export function readNote(raw: Obj, path = 'note', requireDetails = true): NoteIn
         if (value === undefined || value === null) continue;
         if (!Array.isArray(value)) throw invalidArgument(`${p}: must be a list of {url, label}`);
         fields[key] = value.map((u, i) => {
-          if (!isObj(u)) throw invalidArgument(`${p}[${i}]: must be an object {url, label}`);
+          if (!isJsonObject(u)) throw invalidArgument(`${p}[${i}]: must be an object {url, label}`);
           const out: JsonObject = {};
           for (const [k, v] of Object.entries(u)) {
             if (k !== 'url' && k !== 'label') unknownField(k, `${p}[${i}]`);
@@ -251,7 +248,7 @@ export function readNote(raw: Obj, path = 'note', requireDetails = true): NoteIn
         if (details !== undefined) {
           throw invalidArgument(`${path}: a note has one type; both "${DETAILS_BY_KIND.get(details.kind)?.note[0]}" and "${key}" are given`);
         }
-        if (!isObj(value)) throw invalidArgument(`${p}: must be an object`);
+        if (!isJsonObject(value)) throw invalidArgument(`${p}: must be an object`);
         details = { kind: d.kind, field: d.note[0] };
         fields[d.note[0]] = d.kind === 'ATTESTATION' ? attestationNoteDetails(value, p) : (value as JsonObject);
       }
@@ -274,7 +271,7 @@ function attestationNoteDetails(value: Obj, path: string): JsonObject {
   const out = camelDeep(value) as JsonObject;
   const hint = out['hint'];
   if (hint !== undefined && hint !== null) {
-    if (!isObj(hint)) throw invalidArgument(`${path}.hint: must be an object {humanReadableName}`);
+    if (!isJsonObject(hint)) throw invalidArgument(`${path}.hint: must be an object {humanReadableName}`);
     optString(hint['humanReadableName'], `${path}.hint.humanReadableName`);
   }
   return out;
@@ -365,7 +362,7 @@ export function readOccurrence(raw: Obj, path = 'occurrence'): OccurrenceInput {
         if (d === undefined) unknownField(key, path);
         if (value === undefined || value === null) continue;
         if (details !== undefined) throw invalidArgument(`${path}: an occurrence has one type; both "${details.field}" and "${key}" are given`);
-        if (!isObj(value)) throw invalidArgument(`${p}: must be an object`);
+        if (!isJsonObject(value)) throw invalidArgument(`${p}: must be an object`);
         details = { kind: d.kind, field: (d.occurrence as readonly [string, string])[0], value };
         present.add('details');
       }
@@ -403,7 +400,7 @@ export function occurrenceDetails(kind: NoteKind, value: Obj, noteName: string, 
   const occ = parsed.value;
   const jwts = readJwts(value['jwts'], `${path}.attestation.jwts`);
   const rawSignatures = value['signatures'];
-  const jwtOnly = jwts.length > 0 && !isObj(value['attestation']) && (rawSignatures === undefined || rawSignatures === null || (Array.isArray(rawSignatures) && rawSignatures.length === 0));
+  const jwtOnly = jwts.length > 0 && !isJsonObject(value['attestation']) && (rawSignatures === undefined || rawSignatures === null || (Array.isArray(rawSignatures) && rawSignatures.length === 0));
   // A JWT-only attestation (no signatures, no payload) is valid Grafeas; anything else undecodable is not.
   if (occ.defect !== undefined && !(jwtOnly && occ.defect.code === 'MISSING_SIGNATURE')) throw invalidArgument(occ.defect.message);
   const out: JsonObject = {};
@@ -412,17 +409,17 @@ export function occurrenceDetails(kind: NoteKind, value: Obj, noteName: string, 
   if (jwts.length > 0) out['jwts'] = jwts;
 
   const inner = value['attestation'];
-  if (!isObj(inner)) return { value: out };
+  if (!isJsonObject(inner)) return { value: out };
   // v1beta1 form: remember the PGP fields (the armored message is a string there, not bytes) and
   // the content type, so a v1beta1 read returns what was written.
   const pgp = inner['pgpSignedAttestation'] ?? inner['pgp_signed_attestation'];
   const generic = inner['genericSignedAttestation'] ?? inner['generic_signed_attestation'];
-  const form = isObj(pgp) ? pgp : isObj(generic) ? generic : undefined;
-  const contentType = form === undefined ? undefined : optString(form['contentType'] ?? form['content_type'], `${path}.attestation.attestation.${isObj(pgp) ? 'pgpSignedAttestation' : 'genericSignedAttestation'}.contentType`);
+  const form = isJsonObject(pgp) ? pgp : isJsonObject(generic) ? generic : undefined;
+  const contentType = form === undefined ? undefined : optString(form['contentType'] ?? form['content_type'], `${path}.attestation.attestation.${isJsonObject(pgp) ? 'pgpSignedAttestation' : 'genericSignedAttestation'}.contentType`);
   if (contentType !== undefined && !CONTENT_TYPES.has(contentType)) {
     throw invalidArgument(`${path}.attestation.attestation: contentType "${contentType}" is not one of ${[...CONTENT_TYPES].join(', ')}`);
   }
-  if (isObj(pgp)) {
+  if (isJsonObject(pgp)) {
     return {
       value: out,
       v1beta1: {
@@ -441,7 +438,7 @@ function readJwts(v: unknown, path: string): JsonObject[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalidArgument(`${path}: must be a list of {compactJwt}`);
   return v.map((j, i) => {
-    if (!isObj(j)) throw invalidArgument(`${path}[${i}]: must be an object {compactJwt}`);
+    if (!isJsonObject(j)) throw invalidArgument(`${path}[${i}]: must be an object {compactJwt}`);
     const compact = optString(j['compactJwt'] ?? j['compact_jwt'], `${path}[${i}].compactJwt`);
     if (compact === undefined || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(compact)) {
       throw invalidArgument(`${path}[${i}].compactJwt: must be a JWS in compact serialization`);
@@ -493,11 +490,11 @@ export function occurrenceToWire(r: StoredResource, version: GrafeasVersion): Js
 }
 
 function attestationToWire(stored: Json, form: Json | undefined, version: GrafeasVersion): Json {
-  if (!isObj(stored)) return stored;
+  if (!isJsonObject(stored)) return stored;
   // Re-encode bytes as standard base64 whatever alphabet they were stored in.
   const payload = typeof stored['serializedPayload'] === 'string' ? standardBase64(stored['serializedPayload']) : undefined;
   const signatures = (Array.isArray(stored['signatures']) ? stored['signatures'] : []).map((s) => {
-    const sig = isObj(s) ? s : {};
+    const sig = isJsonObject(s) ? s : {};
     return { signature: standardBase64(String(sig['signature'] ?? '')), publicKeyId: (sig['publicKeyId'] ?? '') as Json };
   });
   if (version === 'v1') {
@@ -507,8 +504,8 @@ function attestationToWire(stored: Json, form: Json | undefined, version: Grafea
       ...(stored['jwts'] === undefined ? {} : { jwts: stored['jwts'] as Json }),
     };
   }
-  if (isObj(form) && isObj(form['pgpSignedAttestation'])) return { attestation: { pgpSignedAttestation: form['pgpSignedAttestation'] as JsonObject } };
-  const contentType = isObj(form) && typeof form['contentType'] === 'string' ? form['contentType'] : 'SIMPLE_SIGNING_JSON';
+  if (isJsonObject(form) && isJsonObject(form['pgpSignedAttestation'])) return { attestation: { pgpSignedAttestation: form['pgpSignedAttestation'] as JsonObject } };
+  const contentType = isJsonObject(form) && typeof form['contentType'] === 'string' ? form['contentType'] : 'SIMPLE_SIGNING_JSON';
   return {
     attestation: {
       genericSignedAttestation: { contentType, ...(payload === undefined ? {} : { serializedPayload: payload }), signatures },
@@ -786,7 +783,7 @@ function maskOf(ctx: RequestContext): string[][] | undefined {
 function getPath(obj: JsonObject, path: readonly string[]): Json | undefined {
   let cur: Json | undefined = obj;
   for (const seg of path) {
-    if (!isObj(cur)) return undefined;
+    if (!isJsonObject(cur)) return undefined;
     cur = (cur as JsonObject)[seg];
   }
   return cur;
@@ -796,7 +793,7 @@ function setPath(obj: JsonObject, path: readonly string[], value: Json | undefin
   let cur: JsonObject = obj;
   for (const seg of path.slice(0, -1)) {
     const next = cur[seg];
-    if (!isObj(next)) {
+    if (!isJsonObject(next)) {
       if (value === undefined) return;
       cur[seg] = {};
     }
@@ -953,7 +950,7 @@ function handlers(deps: AppDeps): Record<
         if (d === undefined && canonical.length > 1) throw invalidArgument(`updateMask: "${path.join('.')}": ${head} is replaced as a whole`);
         setPath(next, canonical, getPath(input.fields, canonical));
       }
-      if (detailsField !== undefined && !isObj(next[detailsField])) throw invalidArgument(`note.${detailsField}: a ${kind} note keeps its details; it cannot be cleared`);
+      if (detailsField !== undefined && !isJsonObject(next[detailsField])) throw invalidArgument(`note.${detailsField}: a ${kind} note keeps its details; it cannot be cleared`);
       let saved: StoredResource;
       try {
         saved = await store.transaction(async (tx) => {

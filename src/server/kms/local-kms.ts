@@ -37,6 +37,7 @@ import {
 } from '../store/store.js';
 import { crc32c, crc32cString, parseCrc32cField } from './crc32c.js';
 import type { MasterKey } from './master-key.js';
+import { isJsonObject } from '../../core/json.js';
 
 // ---------------------------------------------------------------------------------------------
 // Algorithms
@@ -214,10 +215,6 @@ export interface AsymmetricSignRequest {
   readonly dataCrc32c?: number;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Reads a field given in lowerCamelCase or proto snake_case. */
 function get(obj: Record<string, unknown>, camel: string): unknown {
   if (Object.prototype.hasOwnProperty.call(obj, camel)) return obj[camel];
@@ -250,7 +247,7 @@ export function parseAsymmetricSignRequest(body: Record<string, unknown>): Asymm
   const digestCrc32c = crcField(get(body, 'digestCrc32c'), 'digest_crc32c');
   const dataCrc32c = crcField(get(body, 'dataCrc32c'), 'data_crc32c');
   if (hasDigest) {
-    if (!isObject(rawDigest)) throw invalidArgument('digest: must be an object with one of sha256, sha384 or sha512');
+    if (!isJsonObject(rawDigest)) throw invalidArgument('digest: must be an object with one of sha256, sha384 or sha512');
     const present = (['sha256', 'sha384', 'sha512'] as const).filter((h) => rawDigest[h] !== undefined && rawDigest[h] !== null);
     const unknown = Object.keys(rawDigest).filter((k) => k !== 'sha256' && k !== 'sha384' && k !== 'sha512');
     if (unknown.length > 0) throw invalidArgument(`digest.${unknown[0] as string}: not a digest Tollgate's KMS signs (sha256, sha384 or sha512)`);
@@ -362,7 +359,7 @@ const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
 
 function labelsField(value: unknown, path: string): Record<string, string> {
   if (value === undefined || value === null) return {};
-  if (!isObject(value)) throw invalidArgument(`${path}: must be a map of strings`);
+  if (!isJsonObject(value)) throw invalidArgument(`${path}: must be a map of strings`);
   const out: Record<string, string> = {};
   const entries = Object.entries(value);
   if (entries.length > 64) throw invalidArgument(`${path}: at most 64 labels, got ${entries.length}`);
@@ -383,7 +380,7 @@ interface CryptoKeySpec {
 function parseCryptoKey(body: Record<string, unknown>): CryptoKeySpec {
   purposeField(get(body, 'purpose'));
   const template = get(body, 'versionTemplate');
-  if (template !== undefined && template !== null && !isObject(template)) throw invalidArgument('cryptoKey.versionTemplate: must be an object');
+  if (template !== undefined && template !== null && !isJsonObject(template)) throw invalidArgument('cryptoKey.versionTemplate: must be an object');
   const t = (template ?? {}) as Record<string, unknown>;
   protectionLevelField(get(t, 'protectionLevel'), 'cryptoKey.versionTemplate.protectionLevel');
   const algorithm = algorithmField(get(t, 'algorithm'), 'cryptoKey.versionTemplate.algorithm');
@@ -444,7 +441,7 @@ function cryptoKeyView(r: StoredResource): JsonObject {
     purpose: 'ASYMMETRIC_SIGN',
     createTime: r.createTime,
     versionTemplate: { protectionLevel: 'SOFTWARE', algorithm: str(b, 'algorithm') ?? null },
-    ...(isObject(labels) && Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(isJsonObject(labels) && Object.keys(labels).length > 0 ? { labels } : {}),
     destroyScheduledDuration: str(b, 'destroyScheduledDuration') ?? DEFAULT_DESTROY_SCHEDULED_DURATION,
   };
 }
@@ -579,7 +576,7 @@ export class LocalKms {
       if (p === 'labels') labels = labelsField(get(body, 'labels'), 'cryptoKey.labels');
       else if (p === 'versionTemplate' || p === 'versionTemplate.algorithm' || p === 'version_template' || p === 'version_template.algorithm') {
         const t = get(body, 'versionTemplate');
-        if (!isObject(t)) throw invalidArgument('cryptoKey.versionTemplate: required by the updateMask');
+        if (!isJsonObject(t)) throw invalidArgument('cryptoKey.versionTemplate: required by the updateMask');
         protectionLevelField(get(t, 'protectionLevel'), 'cryptoKey.versionTemplate.protectionLevel');
         algorithm = algorithmField(get(t, 'algorithm'), 'cryptoKey.versionTemplate.algorithm');
       } else if (p === 'destroyScheduledDuration' || p === 'destroy_scheduled_duration' || p === 'purpose' || p === 'importOnly' || p === 'import_only') {

@@ -17,6 +17,7 @@
  *
  * `--` starts a comment that runs to the end of the line. Keywords are upper case.
  */
+import { isJsonObject } from '../../core/json.js';
 
 export type CompareOp = '=' | '!=' | ':' | '<' | '<=' | '>' | '>=';
 
@@ -396,7 +397,7 @@ export function matchesFilter(node: FilterNode, entry: unknown): boolean {
     case 'text':
       return containsText(entry, node.lower, 0);
     case 'logId': {
-      const logName = isObject(entry) ? entry['logName'] : undefined;
+      const logName = isJsonObject(entry) ? entry['logName'] : undefined;
       return typeof logName === 'string' && normalizeLogName(logName).endsWith(`/logs/${node.logId}`);
     }
     case 'compare':
@@ -431,7 +432,7 @@ function resolve(entry: unknown, path: readonly string[]): unknown[] {
     const next: unknown[] = [];
     for (const v of current) {
       for (const item of Array.isArray(v) ? v : [v]) {
-        if (!isObject(item)) continue;
+        if (!isJsonObject(item)) continue;
         const child = lookup(item, segment);
         if (child !== undefined) next.push(child);
       }
@@ -450,10 +451,6 @@ function lookup(obj: Record<string, unknown>, segment: string): unknown {
     if (Object.prototype.hasOwnProperty.call(obj, camel)) return obj[camel];
   }
   return undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Log names are written with the log ID URL-encoded (`%2F`) or not; compare them decoded. */
@@ -505,7 +502,7 @@ function has(v: unknown, lower: string, logName: boolean, depth: number): boolea
   if (typeof v === 'number' || typeof v === 'boolean') return String(v).toLowerCase().includes(lower);
   if (depth >= MAX_SEARCH_DEPTH) return false;
   if (Array.isArray(v)) return v.some((x) => has(x, lower, false, depth + 1));
-  if (isObject(v)) {
+  if (isJsonObject(v)) {
     for (const [k, x] of Object.entries(v)) {
       if (k.toLowerCase().includes(lower) || has(x, lower, false, depth + 1)) return true;
     }

@@ -20,6 +20,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeRegistry } from '../../core/image/reference.js';
+import { isJsonObject } from '../../core/json.js';
 
 /** What Tollgate may present to one registry. At least one way of authenticating is set. */
 export interface RegistryAuth {
@@ -102,13 +103,13 @@ export async function loadDockerConfig(file: string): Promise<RegistryCredential
 
 /** The parsing half of loadDockerConfig, for a config already read (`source` names it in errors). */
 export function parseDockerConfig(json: unknown, source: string): RegistryCredentials {
-  if (!isRecord(json)) throw new Error(`registry config ${source}: expected a JSON object with an "auths" map`);
+  if (!isJsonObject(json)) throw new Error(`registry config ${source}: expected a JSON object with an "auths" map`);
   const warnings: string[] = [];
   let auths: Record<string, unknown>;
   if ('auths' in json) {
-    if (!isRecord(json['auths'])) throw new Error(`registry config ${source}: "auths" must be an object of registry → credentials`);
+    if (!isJsonObject(json['auths'])) throw new Error(`registry config ${source}: "auths" must be an object of registry → credentials`);
     auths = json['auths'];
-  } else if (!('credsStore' in json) && !('credHelpers' in json) && Object.values(json).every(isRecord)) {
+  } else if (!('credsStore' in json) && !('credHelpers' in json) && Object.values(json).every(isJsonObject)) {
     // The legacy ~/.dockercfg: registries at the top level.
     auths = json;
   } else {
@@ -120,7 +121,7 @@ export function parseDockerConfig(json: unknown, source: string): RegistryCreden
     const host = normalizeCredentialKey(key);
     const where = `registry config ${source}: auths[${JSON.stringify(key)}]`;
     if (host === undefined) throw new Error(`${where}: the key is not a registry host (expected host[:port] or a URL)`);
-    if (!isRecord(raw)) throw new Error(`${where}: expected an object`);
+    if (!isJsonObject(raw)) throw new Error(`${where}: expected an object`);
     const auth = parseEntry(raw, where);
     if (auth === undefined) continue; // `{}`: a placeholder left by `docker login` with a credential store.
     entries[host] = auth;
@@ -132,7 +133,7 @@ export function parseDockerConfig(json: unknown, source: string): RegistryCreden
         'registries without an inline "auths" entry are accessed anonymously',
     );
   }
-  if (isRecord(json['credHelpers'])) {
+  if (isJsonObject(json['credHelpers'])) {
     for (const [key, helper] of Object.entries(json['credHelpers'])) {
       const host = normalizeCredentialKey(key) ?? key;
       if (entries[host] !== undefined) continue;
@@ -178,6 +179,3 @@ function parseEntry(raw: Record<string, unknown>, where: string): RegistryAuth |
   return out;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

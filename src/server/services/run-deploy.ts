@@ -48,6 +48,7 @@ import { nowTimestamp } from '../store/columns.js';
 import { StoreAlreadyExists, StoreVersionConflict, type Json, type JsonObject, type StoredResource } from '../store/store.js';
 import type { DecisionService } from './decision-service.js';
 import { getProject, projectForWrite } from './projects.js';
+import { isJsonObject } from '../../core/json.js';
 
 export { CLOUD_RUN_BINAUTHZ_ANNOTATION, CLOUD_RUN_BREAKGLASS_ANNOTATION };
 
@@ -186,17 +187,13 @@ function decodeContinue(token: string | undefined): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function obj(v: unknown): JsonObject {
-  return isObject(v) ? (v as JsonObject) : {};
+  return isJsonObject(v) ? (v as JsonObject) : {};
 }
 
 function stringMap(v: unknown, where: string): Record<string, string> {
   if (v === undefined || v === null) return {};
-  if (!isObject(v)) throw invalidArgument(`${where}: must be a map of strings`);
+  if (!isJsonObject(v)) throw invalidArgument(`${where}: must be a map of strings`);
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') throw invalidArgument(`${where}.${k}: must be a string`);
@@ -215,7 +212,7 @@ export function templateKey(template: unknown): string {
       const items = v.map(clean).filter((x) => x !== undefined);
       return items.length === 0 ? undefined : items;
     }
-    if (isObject(v)) {
+    if (isJsonObject(v)) {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v).sort()) {
         const c = clean(v[k]);
@@ -228,7 +225,7 @@ export function templateKey(template: unknown): string {
   };
   const t = clean(template);
   // The revision name is not part of what runs.
-  if (isObject(t) && isObject(t['metadata'])) delete t['metadata']['name'];
+  if (isJsonObject(t) && isJsonObject(t['metadata'])) delete t['metadata']['name'];
   return JSON.stringify(t ?? {});
 }
 
@@ -275,9 +272,9 @@ interface ServiceDoc {
 function readServiceDoc(r: StoredResource): ServiceDoc {
   const body = r.body;
   const s = obj(body['state']);
-  const lc = isObject(s['latestCreated']) ? s['latestCreated'] : null;
-  const lr = isObject(s['latestReady']) ? s['latestReady'] : null;
-  const rf = isObject(s['refusal']) ? s['refusal'] : null;
+  const lc = isJsonObject(s['latestCreated']) ? s['latestCreated'] : null;
+  const lr = isJsonObject(s['latestReady']) ? s['latestReady'] : null;
+  const rf = isJsonObject(s['refusal']) ? s['refusal'] : null;
   return {
     object: obj(body['object']),
     state: {
@@ -325,13 +322,13 @@ interface ParsedService {
 }
 
 function parseServiceBody(body: unknown, project: { projectId: string; projectNumber?: string }): ParsedService {
-  if (!isObject(body)) throw invalidArgument('Invalid JSON payload received: expected a Service object');
+  if (!isJsonObject(body)) throw invalidArgument('Invalid JSON payload received: expected a Service object');
   const kind = body['kind'];
   if (kind !== undefined && kind !== 'Service') throw invalidArgument(`kind: must be Service, not ${JSON.stringify(kind)}`);
   const apiVersion = body['apiVersion'];
   if (apiVersion !== undefined && apiVersion !== KNATIVE_API_VERSION) throw invalidArgument(`apiVersion: must be ${KNATIVE_API_VERSION}, not ${JSON.stringify(apiVersion)}`);
   const metadata = body['metadata'];
-  if (!isObject(metadata)) throw invalidArgument('metadata: required');
+  if (!isJsonObject(metadata)) throw invalidArgument('metadata: required');
   const name = metadata['name'];
   if (typeof name !== 'string' || name === '') throw invalidArgument('metadata.name: required');
   if (!SERVICE_NAME.test(name)) {
@@ -345,9 +342,9 @@ function parseServiceBody(body: unknown, project: { projectId: string; projectNu
   const annotations = stringMap(metadata['annotations'], 'metadata.annotations');
   for (const k of SERVER_ANNOTATIONS) delete annotations[k];
   const spec = body['spec'];
-  if (!isObject(spec)) throw invalidArgument('spec: required');
+  if (!isJsonObject(spec)) throw invalidArgument('spec: required');
   const template = spec['template'];
-  if (!isObject(template)) throw invalidArgument('spec.template: required');
+  if (!isJsonObject(template)) throw invalidArgument('spec.template: required');
   const tmeta = obj(template['metadata']);
   const templateLabels = stringMap(tmeta['labels'], 'spec.template.metadata.labels');
   const templateAnnotations = stringMap(tmeta['annotations'], 'spec.template.metadata.annotations');
@@ -356,13 +353,13 @@ function parseServiceBody(body: unknown, project: { projectId: string; projectNu
     throw invalidArgument(`spec.template.metadata.name: "${templateName}" must start with "${name}-" and use only lowercase letters, digits and hyphens`);
   }
   const tspec = template['spec'];
-  if (!isObject(tspec)) throw invalidArgument('spec.template.spec: required');
+  if (!isJsonObject(tspec)) throw invalidArgument('spec.template.spec: required');
   const rawContainers = tspec['containers'];
   if (!Array.isArray(rawContainers) || rawContainers.length === 0) throw invalidArgument('spec.template.spec.containers: at least one container is required');
   if (rawContainers.length > 10) throw invalidArgument('spec.template.spec.containers: at most 10 containers');
   const containers = rawContainers.map((c, i): ParsedContainer => {
     const where = `spec.template.spec.containers[${i}]`;
-    if (!isObject(c)) throw invalidArgument(`${where}: must be an object`);
+    if (!isJsonObject(c)) throw invalidArgument(`${where}: must be an object`);
     const image = c['image'];
     if (typeof image !== 'string' || image.trim() === '') throw invalidArgument(`${where}.image: Required`);
     const parsed = parseImageReference(image.trim());
@@ -370,7 +367,7 @@ function parseServiceBody(body: unknown, project: { projectId: string; projectNu
     const ports: number[] = [];
     if (Array.isArray(c['ports'])) {
       for (const p of c['ports']) {
-        const n = isObject(p) ? Number(p['containerPort']) : NaN;
+        const n = isJsonObject(p) ? Number(p['containerPort']) : NaN;
         if (Number.isInteger(n) && n > 0 && n < 65536) ports.push(n);
       }
     }

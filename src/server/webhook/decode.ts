@@ -4,6 +4,7 @@
  * answers 400), never a thrown TypeError.
  */
 import { err, ok, problem, type Problem, type Result } from '../../core/result.js';
+import { isJsonObject } from '../../core/json.js';
 
 export const ADMISSION_REVIEW_API_VERSION = 'admission.k8s.io/v1';
 
@@ -56,18 +57,12 @@ export interface AdmissionRequestInfo {
 
 const OPERATIONS: readonly AdmissionOperation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
 
-type Fields = Record<string, unknown>;
-
-function isObject(v: unknown): v is Fields {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function bad(message: string, path?: string): { ok: false; error: Problem } {
   return err(problem('INVALID_ADMISSION_REVIEW', path === undefined ? message : `${path}: ${message}`, path));
 }
 
 export function decodeAdmissionReview(body: unknown): Result<AdmissionRequestInfo, Problem> {
-  if (!isObject(body)) return bad('the body is not a JSON object (expected an AdmissionReview)');
+  if (!isJsonObject(body)) return bad('the body is not a JSON object (expected an AdmissionReview)');
   if (body['kind'] !== 'AdmissionReview') {
     return bad(`must be "AdmissionReview", not ${describe(body['kind'])}`, 'kind');
   }
@@ -75,7 +70,7 @@ export function decodeAdmissionReview(body: unknown): Result<AdmissionRequestInf
     return bad(`must be "${ADMISSION_REVIEW_API_VERSION}", not ${describe(body['apiVersion'])} (set admissionReviewVersions: [v1] in the webhook configuration)`, 'apiVersion');
   }
   const request = body['request'];
-  if (!isObject(request)) return bad('missing or not an object', 'request');
+  if (!isJsonObject(request)) return bad('missing or not an object', 'request');
 
   const uid = request['uid'];
   if (typeof uid !== 'string' || uid === '') return bad('missing or not a non-empty string', 'request.uid');
@@ -113,7 +108,7 @@ export function decodeAdmissionReview(body: unknown): Result<AdmissionRequestInf
   for (const field of ['object', 'oldObject'] as const) {
     const v = request[field];
     if (v === undefined || v === null) continue;
-    if (!isObject(v)) return bad(`not an object: ${describe(v)}`, `request.${field}`);
+    if (!isJsonObject(v)) return bad(`not an object: ${describe(v)}`, `request.${field}`);
     out[field] = v;
   }
   const dryRun = request['dryRun'];
@@ -123,7 +118,7 @@ export function decodeAdmissionReview(body: unknown): Result<AdmissionRequestInf
   }
   const userInfo = request['userInfo'];
   if (userInfo !== undefined && userInfo !== null) {
-    if (!isObject(userInfo)) return bad(`not an object: ${describe(userInfo)}`, 'request.userInfo');
+    if (!isJsonObject(userInfo)) return bad(`not an object: ${describe(userInfo)}`, 'request.userInfo');
     const info: { username?: string; uid?: string; groups?: string[] } = {};
     if (typeof userInfo['username'] === 'string') info.username = userInfo['username'];
     if (typeof userInfo['uid'] === 'string') info.uid = userInfo['uid'];
@@ -139,7 +134,7 @@ export function decodeAdmissionReview(body: unknown): Result<AdmissionRequestInf
 }
 
 function gvk(v: unknown, path: string): Result<GroupVersionKind, Problem> {
-  if (!isObject(v)) return bad(`missing or not an object {group, version, kind}`, path);
+  if (!isJsonObject(v)) return bad(`missing or not an object {group, version, kind}`, path);
   const group = v['group'] ?? '';
   const version = v['version'];
   const kind = v['kind'];
@@ -150,7 +145,7 @@ function gvk(v: unknown, path: string): Result<GroupVersionKind, Problem> {
 }
 
 function gvr(v: unknown, path: string): Result<GroupVersionResource, Problem> {
-  if (!isObject(v)) return bad(`missing or not an object {group, version, resource}`, path);
+  if (!isJsonObject(v)) return bad(`missing or not an object {group, version, resource}`, path);
   const group = v['group'] ?? '';
   const version = v['version'];
   const resource = v['resource'];

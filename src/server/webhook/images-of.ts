@@ -11,6 +11,7 @@
  */
 import { problem, type Problem } from '../../core/result.js';
 import type { AdmissionRequestInfo, JsonObject } from './decode.js';
+import { isJsonObject } from '../../core/json.js';
 
 export interface WorkloadKind {
   /** API group, `''` for core. */
@@ -111,7 +112,7 @@ export function imagesOf(req: AdmissionRequestInfo): ImagesOf {
     const legacy = req.kind.kind === 'EphemeralContainers';
     const specPath = legacy ? [] : ['spec'];
     const spec = legacy ? object : valueAt(object, specPath);
-    if (!isObject(spec)) return invalid('spec', 'missing or not an object');
+    if (!isJsonObject(spec)) return invalid('spec', 'missing or not an object');
     const images = containerImages(spec, specPath, ['ephemeralContainers']);
     if (!Array.isArray(images)) return images;
     return {
@@ -135,7 +136,7 @@ export function imagesOf(req: AdmissionRequestInfo): ImagesOf {
     return { kind: 'not-a-workload', reason: 'the object is being deleted' };
   }
   const spec = valueAt(object, shape.podSpec);
-  if (!isObject(spec)) return invalid(shape.podSpec.join('.'), 'missing or not an object (the pod spec)');
+  if (!isJsonObject(spec)) return invalid(shape.podSpec.join('.'), 'missing or not an object (the pod spec)');
   const images = containerImages(spec, shape.podSpec, CONTAINER_FIELDS);
   if (!Array.isArray(images)) return images;
   return {
@@ -160,7 +161,7 @@ function containerImages(spec: Readonly<Record<string, unknown>>, specPath: read
     if (!Array.isArray(list)) return invalid(`${prefix}${field}`, 'not a list');
     for (const [i, c] of list.entries()) {
       const path = `${prefix}${field}[${i}]`;
-      if (!isObject(c)) return invalid(path, 'not an object');
+      if (!isJsonObject(c)) return invalid(path, 'not an object');
       const image = c['image'];
       if (typeof image !== 'string' || image.trim() === '') return invalid(`${path}.image`, 'missing or empty');
       const name = typeof c['name'] === 'string' ? c['name'] : '';
@@ -184,13 +185,13 @@ function serviceAccountOf(spec: Readonly<Record<string, unknown>> | undefined): 
 }
 
 function metadataOf(v: unknown): ObjectMetadata {
-  const m = isObject(v) ? v : {};
+  const m = isJsonObject(v) ? v : {};
   return { labels: stringMap(m['labels']), annotations: stringMap(m['annotations']) };
 }
 
 function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  if (!isObject(v)) return out;
+  if (!isJsonObject(v)) return out;
   for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
   return out;
 }
@@ -198,7 +199,7 @@ function stringMap(v: unknown): Record<string, string> {
 function valueAt(object: JsonObject, path: readonly string[]): unknown {
   let v: unknown = object;
   for (const key of path) {
-    if (!isObject(v) || !Object.prototype.hasOwnProperty.call(v, key)) return undefined;
+    if (!isJsonObject(v) || !Object.prototype.hasOwnProperty.call(v, key)) return undefined;
     v = v[key];
   }
   return v;
@@ -209,6 +210,3 @@ function stringAt(object: JsonObject, path: readonly string[]): string | undefin
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function isObject(v: unknown): v is Readonly<Record<string, unknown>> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
