@@ -157,6 +157,8 @@ describe('admission decisions', () => {
         userInfo: { username: 'alice@example.com' },
         dryRun: false,
       },
+      // The listener's 9 s budget (no ?timeout=), counted from when the review arrived.
+      deadline: { at: expect.any(Number), budgetMs: 9_000 },
     });
   });
 
@@ -308,10 +310,32 @@ describe('deadline', () => {
       const g = await call(listener.url, `${path('demo')}?timeout=1s`, glass);
       expect(g.body.response.allowed).toBe(true);
       expect(g.body.response.auditAnnotations['break-glass']).toBe('true');
+      // It does not claim an audit entry that is not committed yet; the error log line is the record until it is.
+      expect(g.body.response.warnings[1]).toBe("This deployment is NOT in Tollgate's audit log yet (the decision did not complete in time); the server logged it as an error.");
+      expect(g.body.response.warnings.join('\n')).toContain("the decision did not complete within 900 ms (the webhook's deadline)");
+      // The service knew the deadline, so what it records when it completes is what the cluster was told.
+      expect(service.calls.at(-1)?.deadline?.budgetMs).toBe(900);
+      expect(service.calls.at(-2)?.deadline?.budgetMs).toBe(1_800);
     } finally {
       service.delayMs = 0;
     }
     expect(logLines.some((l) => l.includes('webhook decision timed out: denied (fail closed)'))).toBe(true);
+    expect(logLines.some((l) => l.includes('allowed by breakglass, audit entry not committed yet') && l.includes('"level":"error"'))).toBe(true);
+  });
+
+  it('a failed decision (a breakglass entry that could not be committed) denies; with breakglass it allows and says it is not recorded', async () => {
+    service.failWith = new Error('audit store unavailable: disk full');
+    try {
+      const r = await call(listener.url, path('demo'), admissionReview(fixture('pod')));
+      expect(r.body.response).toMatchObject({ allowed: false, status: { code: 500, reason: 'InternalError' } });
+      const g = await call(listener.url, path('demo'), admissionReview(fixture('pod', { 'metadata.labels': { 'image-policy.k8s.io/break-glass': 'true' } })));
+      expect(g.body.response.allowed).toBe(true);
+      expect(g.body.response.warnings[1]).toBe("This deployment is NOT in Tollgate's audit log yet (the decision or its audit entry failed: audit store unavailable: disk full); the server logged it as an error.");
+      expect(g.body.response.warnings[0]).not.toContain('This deployment is audited');
+    } finally {
+      service.failWith = undefined;
+    }
+    expect(logLines.some((l) => l.includes('allowed by breakglass, audit entry not committed') && l.includes('disk full'))).toBe(true);
   });
 
   it('the listener\'s own timeout applies without ?timeout=', async () => {

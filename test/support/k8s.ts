@@ -120,6 +120,8 @@ export interface RecordingDecisionService extends DecisionService {
   readonly calls: DecideRequest[];
   /** Delay before answering (deadline tests). */
   delayMs: number;
+  /** Set, every decision fails with it (as the server's service does when a breakglass entry cannot be committed). */
+  failWith: Error | undefined;
 }
 
 /**
@@ -142,9 +144,11 @@ export async function coreDecisionService(policies: Record<string, string>): Pro
   const service: RecordingDecisionService = {
     calls: [],
     delayMs: 0,
+    failWith: undefined,
     async decide(request: DecideRequest): Promise<Decision> {
       service.calls.push(request);
       if (service.delayMs > 0) await new Promise((r) => setTimeout(r, service.delayMs));
+      if (service.failWith !== undefined) throw service.failWith;
       const policy = compiled.get(request.project);
       const req = { images: request.images, context: request.context };
       if (policy === undefined) return failedDecision(req, `project ${request.project} does not exist`);

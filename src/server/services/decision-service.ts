@@ -34,6 +34,23 @@ export interface DecideRequest {
   readonly images: readonly string[];
   readonly context: DeploymentContext;
   readonly source: DecisionSource;
+  /**
+   * When the caller stops waiting (`at`, ms since the epoch on `Date.now()`'s clock, `budgetMs`
+   * after the request arrived): the webhook's deadline. A decision made after it is the caller's "could not decide" (denied, or allowed by
+   * breakglass), which is what the audit log and the metrics then record, not the late verdict
+   * nobody was told.
+   */
+  readonly deadline?: { readonly at: number; readonly budgetMs: number };
+}
+
+/** Why a decision that missed its caller's deadline denies; the webhook tells the cluster the same. */
+export function lateDecisionMessage(budgetMs: number): string {
+  return `the decision did not complete within ${formatBudget(budgetMs)} (the webhook's deadline)`;
+}
+
+/** `900 ms`, `9 s`, `2.5 s`. */
+export function formatBudget(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
 }
 
 export interface DecisionService {

@@ -105,6 +105,40 @@ describe('the decision service fails closed', () => {
   });
 });
 
+describe('a decision made after its caller\'s deadline', () => {
+  it('is recorded as the caller answered: denied as too late, or allowed by breakglass, not the late verdict', async () => {
+    const { service, store, recorder } = await setup();
+    await service.decide(request([IMAGE])); // policy, attestor and project cached
+    const policy = await store.get('policy', 'projects/demo/policy');
+    await store.update('policy', 'projects/demo/policy', { body: { ...policy!.body, defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    const late = `gcr.io/demo/app@sha256:${'7c'.repeat(32)}`;
+    // ALWAYS_ALLOW reads no attestations; the change mark's read is held instead: the store answers late.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const original = store.changeMark.bind(store);
+    store.changeMark = async () => {
+      await gate;
+      return original();
+    };
+    const deadline = { at: Date.now() + 30, budgetMs: 30 };
+    const pending = [
+      service.decide({ ...request([late]), deadline }),
+      service.decide({ ...request([late], 'INC-7: registry outage'), deadline }),
+    ];
+    await new Promise((r) => setTimeout(r, 80));
+    release();
+    const [denied, glass] = await Promise.all(pending);
+    expect(denied!.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'EVALUATION_FAILED' });
+    expect(denied!.messages[0]).toContain("the decision did not complete within 30 ms (the webhook's deadline)");
+    expect(glass!.verdict).toEqual({ kind: 'BREAKGLASS', justification: 'INC-7: registry outage', wouldHaveBeen: 'DENIED' });
+    // In time, the same request gets the policy's verdict.
+    expect((await service.decide({ ...request([late]), deadline: { at: Date.now() + 5_000, budgetMs: 5_000 } })).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ALWAYS_ALLOW' });
+    await recorder.flush();
+    const entries = (await store.queryAudit({ projects: ['demo'], limit: 10 })).map((r) => JSON.stringify(r.entry));
+    expect(entries.filter((e) => e.includes(late) && e.includes('EVALUATION_FAILED') && e.includes("webhook's deadline"))).toHaveLength(2);
+  });
+});
+
 describe('the decision service caches what the store holds', () => {
   it('reads nothing but the change mark while nothing changed, and sees a change at once when the window is 0', async () => {
     const { service, store, reads } = await setup();

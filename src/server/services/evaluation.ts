@@ -26,7 +26,7 @@ import { BoundedMap } from '../bounded-map.js';
 import type { Iam } from '../iam/iam.js';
 import type { Logger } from '../log.js';
 import type { AuditRecord, Store, StoredResource } from '../store/store.js';
-import type { DecideRequest, DecisionService } from './decision-service.js';
+import { lateDecisionMessage, type DecideRequest, type DecisionService } from './decision-service.js';
 import { binauthzServiceAgent, getProject, type Project } from './projects.js';
 
 /** Where decisions are logged (the group-committing audit writer). */
@@ -372,6 +372,10 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         decision = failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
       }
       if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
+      if (request.deadline !== undefined && Date.now() > request.deadline.at) {
+        // The caller answered without it (see DecideRequest.deadline): record what it was told.
+        decision = failedDecision(evaluation, lateDecisionMessage(request.deadline.budgetMs));
+      }
       if (shouldAuditDecision(request)) {
         const entries = opts.logEntries(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
         // Breakglass is committed before the answer; everything else rides the next group commit.

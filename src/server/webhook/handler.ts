@@ -15,7 +15,7 @@ import type { Decision } from '../../core/evaluation/decision.js';
 import { failedDecision } from '../../core/evaluation/evaluate.js';
 import type { DeploymentContext } from '../../core/evaluation/request.js';
 import type { Logger } from '../log.js';
-import type { DecisionService, DecisionSource } from '../services/decision-service.js';
+import { formatBudget, lateDecisionMessage, type DecisionService, type DecisionSource } from '../services/decision-service.js';
 import { findBreakglass } from './breakglass.js';
 import { decodeAdmissionReview, type AdmissionRequestInfo } from './decode.js';
 import { imagesOf, type WorkloadImages } from './images-of.js';
@@ -143,17 +143,19 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
 
   let pending: Promise<Decision>;
   try {
-    pending = opts.decisions.decide({ project: target.project, images, context, source });
+    pending = opts.decisions.decide({ project: target.project, images, context, source, deadline: { at: deadline, budgetMs: deadline - started } });
   } catch (e) {
     pending = Promise.reject(e);
   }
   const outcome = await withDeadline(pending, deadline);
   if (outcome.kind === 'timeout') {
-    const budget = formatMs(deadline - started);
+    const budget = formatBudget(deadline - started);
     if (breakglass !== undefined) {
-      // Breakglass is for exactly the moment the system is broken: it still allows.
-      opts.logger.warn('webhook decision timed out: allowed by breakglass', { ...fields(), budgetMs: outcome.budgetMs, breakglass: breakglass.justification });
-      return decisionResponse(req.uid, failedDecision({ images, context }, `the decision did not complete within ${budget}`), paths);
+      // Breakglass is for exactly the moment the system is broken: it still allows. Its audit
+      // entry is written when the decision completes (as this answer, see DecideRequest.deadline);
+      // until then this error line, with who, what and why, is the record.
+      opts.logger.error('webhook decision timed out: allowed by breakglass, audit entry not committed yet', { ...fields(), budgetMs: outcome.budgetMs, breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images });
+      return decisionResponse(req.uid, failedDecision({ images, context }, lateDecisionMessage(deadline - started)), paths, 'the decision did not complete in time');
     }
     opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields(), budgetMs: outcome.budgetMs });
     return failClosedResponse(req.uid, {
@@ -164,8 +166,10 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   }
   if (outcome.kind === 'error') {
     if (breakglass !== undefined) {
-      opts.logger.error('webhook decision failed: allowed by breakglass', { ...fields(), breakglass: breakglass.justification, error: String(outcome.error) });
-      return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths);
+      // A breakglass decision fails when its audit entry cannot be committed (docs/audit.md): it
+      // still allows, says that it is not recorded, and this error line is the record.
+      opts.logger.error('webhook decision failed: allowed by breakglass, audit entry not committed', { ...fields(), breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images, error: String(outcome.error) });
+      return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths, `the decision or its audit entry failed: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
     }
     opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields(), error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
     return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
@@ -232,10 +236,6 @@ export function resourceName(req: AdmissionRequestInfo, w: Pick<WorkloadImages, 
   const name = req.name ?? (typeof m['name'] === 'string' && m['name'] !== '' ? m['name'] : typeof m['generateName'] === 'string' ? m['generateName'] : '');
   const ns = w.namespace === undefined ? [] : ['namespaces', w.namespace];
   return [r.group === '' ? 'core' : r.group, r.version, ...ns, r.resource, name, ...(req.subResource === undefined ? [] : [req.subResource])].join('/');
-}
-
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {

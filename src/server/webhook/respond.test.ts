@@ -81,6 +81,17 @@ describe('decisionResponse', () => {
     expect(r.auditAnnotations).toEqual({ 'break-glass': 'true' });
   });
 
+  it('breakglass whose audit entry is not committed: a warning says so instead of claiming it is audited', async () => {
+    const d = failedDecision({ images: [UNSIGNED_IMAGE], context: { ...ctx, breakglass: 'INC-42' } }, 'the store is unavailable');
+    const r = decisionResponse(UID, d, new Map(), 'the store failed').response;
+    expect(r.allowed).toBe(true);
+    expect(r.warnings).toEqual([
+      'Binary Authorization breakglass: allowed without policy enforcement (INC-42); it would have been DENIED.',
+      "This deployment is NOT in Tollgate's audit log yet (the store failed); the server logged it as an error.",
+      `Binary Authorization breakglass overrode: Image ${UNSIGNED_IMAGE} denied: the store is unavailable`,
+    ]);
+  });
+
   it('a decision that could not be made: 503 ServiceUnavailable, not a policy violation', () => {
     const r = decisionResponse(UID, failedDecision({ images: [SIGNED_IMAGE], context: ctx }, 'the policy store is unavailable'));
     expect(r.response.allowed).toBe(false);

@@ -65,7 +65,13 @@ export function failClosedResponse(uid: string, status: { code: number; reason: 
  * The answer for a decision. `paths` maps each image (as written) to the fields that name it,
  * for the `details.causes` of a denial.
  */
-export function decisionResponse(uid: string, decision: Decision, paths: ReadonlyMap<string, readonly string[]> = new Map()): AdmissionReviewResponse {
+export function decisionResponse(
+  uid: string,
+  decision: Decision,
+  paths: ReadonlyMap<string, readonly string[]> = new Map(),
+  /** Why a breakglass decision's audit entry is not committed (the decision failed or is late); the warning then says so. */
+  unrecorded?: string,
+): AdmissionReviewResponse {
   const denied = decision.images.filter((i): i is Extract<ImageDecision, { verdict: 'DENIED' }> => i.verdict === 'DENIED');
   const enforced = denied.filter((i) => !i.dryRun);
   const dryRun = denied.filter((i) => i.dryRun);
@@ -89,7 +95,8 @@ export function decisionResponse(uid: string, decision: Decision, paths: Readonl
         uid,
         allowed: true,
         warnings: [
-          `Binary Authorization breakglass: allowed without policy enforcement (${justification}); ${without}. This deployment is audited.`,
+          `Binary Authorization breakglass: allowed without policy enforcement (${justification}); ${without}.${unrecorded === undefined ? ' This deployment is audited.' : ''}`,
+          ...(unrecorded === undefined ? [] : [`This deployment is NOT in Tollgate's audit log yet (${unrecorded}); the server logged it as an error.`]),
           ...allMessages.map((m) => `Binary Authorization breakglass overrode: ${m}`),
         ],
         auditAnnotations: {
