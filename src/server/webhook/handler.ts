@@ -11,6 +11,7 @@
  * meant for exactly that moment. A malformed body gets a 400, never a crash.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Decision } from '../../core/evaluation/decision.js';
 import { failedDecision } from '../../core/evaluation/evaluate.js';
 import type { DeploymentContext } from '../../core/evaluation/request.js';
@@ -31,6 +32,11 @@ export interface WebhookHandlerOptions {
   readonly timeoutMs?: number;
   /** Largest body accepted (default 6 MiB: an object and its old version, each up to the API server's 3 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Refuse every request but `GET /healthz` whose TLS client certificate did not verify against
+   * `--webhook-client-ca` (the listener asks for one without insisting, for the kubelet's probe).
+   */
+  readonly requireClientCertificate?: boolean;
 }
 
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 9_000;
@@ -80,6 +86,14 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHan
   if (path === '/healthz') {
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, path, 'GET, HEAD');
     return sendJson(res, 200, { status: 'ok' });
+  }
+  if (opts.requireClientCertificate === true) {
+    const socket = req.socket as TLSSocket;
+    if (!socket.authorized) {
+      const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+      const why = presented ? `${String(socket.authorizationError)}: it does not verify against that CA` : 'none was presented';
+      throw new HttpFailure(401, 'UNAUTHENTICATED', `The Tollgate webhook requires a client certificate signed by its --webhook-client-ca (${why}).`);
+    }
   }
   const m = ADMISSION_PATH.exec(path);
   if (m === null) {

@@ -3,7 +3,8 @@
  * webhooks are always TLS; the certificate is the given pair (`--webhook-cert/--webhook-key`,
  * e.g. the Secret `tollgate k8s manifests` makes, mounted into the pod), or one generated once into
  * `DATA_DIR/webhook/`. Like other admission webhooks it is open TLS; with `--webhook-client-ca`
- * it also demands the API server's client certificate, signed by that CA.
+ * it also demands the API server's client certificate, signed by that CA, for every request but
+ * `GET /healthz` (the liveness probe's).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type Server, type ServerOptions } from 'node:https';
@@ -75,7 +76,9 @@ export async function startWebhookListener(opts: WebhookListenerOptions): Promis
     cert: p.cert,
     key: p.key,
     minVersion: 'TLSv1.2',
-    ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: true }),
+    // The handshake asks for the certificate but does not insist, so the kubelet's probe of
+    // /healthz (which has none) still gets in; the handler refuses everything else without one.
+    ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false }),
   });
 
   const server: Server = createServer(
@@ -85,6 +88,7 @@ export async function startWebhookListener(opts: WebhookListenerOptions): Promis
       logger: opts.logger,
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
+      requireClientCertificate: clientCa !== undefined,
     }),
   );
   // The API server keeps connections open between reviews.
