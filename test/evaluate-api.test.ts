@@ -4,6 +4,7 @@
  * caches after changes, evaluation audit entries, and metrics.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,6 +80,31 @@ describe('tollgate evaluate --project', () => {
     writeFileSync(join(dir, 't'), 'tg_wrong\n');
     expect((await server.tollgate(['evaluate', '--project', P, '--token-file', join(dir, 't'), SIGNED])).code).toBe(3);
     expect((await server.tollgate(['evaluate', '--project', P, '--url', 'http://127.0.0.1:9', SIGNED])).code).toBe(3);
+    // A valid token without binaryauthorization.policy.evaluate: 403, no decision.
+    expect((await server.tollgate(['iam', 'principals', 'create', 'bystander@example.com'])).code).toBe(0);
+    writeFileSync(join(dir, 'b'), (await server.tollgate(['iam', 'tokens', 'create', 'bystander@example.com'])).stdout);
+    const forbidden = await server.tollgate(['evaluate', '--project', P, '--token-file', join(dir, 'b'), SIGNED]);
+    expect(forbidden.code).toBe(3);
+    expect(forbidden.stderr).toContain('PERMISSION_DENIED');
+  });
+
+  it('exits 3 when the server accepts the connection and never answers (--timeout), 2 for a bad --timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createNetServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      const t0 = Date.now();
+      const hung = await server.tollgate(['evaluate', '--project', P, '--url', url, '--timeout', '1.5', SIGNED]);
+      expect(hung.code).toBe(3);
+      expect(hung.stderr).toContain(`Tollgate at ${url} did not answer within 1.5 s (--timeout)`);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(sockets.length).toBeGreaterThan(0);
+      expect((await server.tollgate(['evaluate', '--project', P, '--timeout', 'soon', SIGNED])).code).toBe(2);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('prints the same decision as offline mode on the same evidence', async () => {

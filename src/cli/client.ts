@@ -15,20 +15,28 @@ export interface ClientFlags {
   readonly url?: string;
   readonly tokenFile?: string;
   readonly format?: string;
+  readonly timeout?: string;
 }
 
 export interface ClientSettings {
   readonly url: string;
   readonly tokenFile: string;
   readonly format: 'text' | 'json';
+  /** How long one request may take, answer included; then "no decision" (exit 3). */
+  readonly timeoutMs: number;
 }
+
+/** A CI step must not hang on a server that accepted the connection and never answers. */
+export const DEFAULT_TIMEOUT_SECONDS = 60;
+export const TIMEOUT_OPTION = ['--timeout <seconds>', `seconds to wait for the server's answer, then exit 3 (env TOLLGATE_TIMEOUT, default ${DEFAULT_TIMEOUT_SECONDS})`] as const;
 
 /** Adds `--url`, `--token-file` and `--format` to a command. */
 export function withClientOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', `Tollgate server URL (env TOLLGATE_URL, default ${DEFAULT_URL})`)
     .option('--token-file <file>', 'file holding the access token (env TOLLGATE_TOKEN_FILE, default ${TOLLGATE_DATA_DIR:-./tollgate-data}/admin-token)')
-    .option('--format <format>', 'text or json', 'text');
+    .option('--format <format>', 'text or json', 'text')
+    .option(...TIMEOUT_OPTION);
 }
 
 /** Flags, then the environment, then the defaults. */
@@ -44,7 +52,10 @@ export function clientSettings(flags: ClientFlags, env: NodeJS.ProcessEnv = proc
   const tokenFile = resolve(flags.tokenFile ?? env['TOLLGATE_TOKEN_FILE'] ?? join(env['TOLLGATE_DATA_DIR'] ?? './tollgate-data', 'admin-token'));
   const format = flags.format ?? 'text';
   if (format !== 'text' && format !== 'json') throw new CliExit(EXIT.USAGE, `--format must be text or json, not ${format}`);
-  return { url, tokenFile, format };
+  const timeoutText = flags.timeout ?? env['TOLLGATE_TIMEOUT'] ?? String(DEFAULT_TIMEOUT_SECONDS);
+  const seconds = Number(timeoutText);
+  if (!/^\d+(\.\d+)?$/.test(timeoutText.trim()) || !(seconds > 0)) throw new CliExit(EXIT.USAGE, `--timeout must be a positive number of seconds, not ${timeoutText}`);
+  return { url, tokenFile, format, timeoutMs: seconds * 1000 };
 }
 
 export interface ApiClient {
@@ -74,14 +85,18 @@ export function createClient(settings: ClientSettings, fetchImpl: typeof fetch =
       token ??= readToken(settings.tokenFile);
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
       if (body !== undefined) headers['content-type'] = 'application/json';
+      const timedOut = () => new CliExit(EXIT.NO_DECISION, `Tollgate at ${settings.url} did not answer within ${settings.timeoutMs / 1000} s (--timeout)`);
+      const signal = AbortSignal.timeout(settings.timeoutMs);
       let res: Response;
+      let text: string;
       try {
-        res = await fetchImpl(`${settings.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        res = await fetchImpl(`${settings.url}${path}`, { method, headers, signal, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        text = await res.text();
       } catch (e) {
+        if (signal.aborted) throw timedOut();
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         throw new CliExit(EXIT.NO_DECISION, `cannot reach Tollgate at ${settings.url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
       }
-      const text = await res.text();
       let parsed: unknown;
       try {
         parsed = text === '' ? {} : JSON.parse(text);

@@ -5,7 +5,7 @@ import type { DeploymentContext, Platform } from '../../core/evaluation/request.
 import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from '../../core/evaluation/system-policy.js';
 import { parseImageReference } from '../../core/image/reference.js';
 import type { Decision } from '../../core/evaluation/decision.js';
-import { clientSettings, createClient } from '../client.js';
+import { clientSettings, createClient, TIMEOUT_OPTION } from '../client.js';
 import { loadEvidenceDir } from '../evidence-dir.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { readText } from '../files.js';
@@ -16,6 +16,7 @@ interface EvaluateOptions {
   offline?: boolean;
   project?: string;
   url?: string;
+  timeout?: string;
   tokenFile?: string;
   policy?: string;
   evidence?: string;
@@ -37,6 +38,7 @@ export function registerEvaluate(program: Command): void {
     .option('--project <id>', 'evaluate against this project\'s policy on a Tollgate server')
     .option('--url <url>', 'server URL (env TOLLGATE_URL, default http://127.0.0.1:7420)')
     .option('--token-file <file>', 'access token file (env TOLLGATE_TOKEN_FILE, default ${TOLLGATE_DATA_DIR:-./tollgate-data}/admin-token)')
+    .option(...TIMEOUT_OPTION)
     .option('--offline', 'evaluate locally from files, with no server')
     .option('--policy <file>', 'policy file (YAML or JSON), with --offline')
     .option('--evidence <dir>', 'folder with attestors/*.json and occurrences/*.json, with --offline')
@@ -58,7 +60,7 @@ export function registerEvaluate(program: Command): void {
           const r = parseImageReference(image);
           if (!r.ok) throw new CliExit(EXIT.USAGE, `invalid image ${JSON.stringify(image)}: ${r.error.message}`);
         }
-        const client = createClient(clientSettings({ url: opts.url, tokenFile: opts.tokenFile }));
+        const client = createClient(clientSettings({ url: opts.url, tokenFile: opts.tokenFile, timeout: opts.timeout }));
         let decision: Decision;
         try {
           decision = await client.request<Decision>('POST', `/tollgate/v1/projects/${encodeURIComponent(opts.project)}:evaluate`, { images, context });

@@ -72,7 +72,10 @@ export async function openStore(url: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     // Loaded only here: a server on SQLite never needs the PostgreSQL client in memory.
     const { default: postgres } = await import('pg');
-    const pool = new postgres.Pool({ connectionString: url, max: 10 });
+    // A database that stops answering must fail reads (decisions then deny, fail closed, and
+    // count as store errors) rather than hold them for ever: connecting gives up after 10 s, a
+    // query after 30 s, and TCP keepalive notices a peer that vanished.
+    const pool = new postgres.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000, query_timeout: 30_000, keepAlive: true });
     // An idle pooled connection that the server drops (restart, failover, idle timeout) is
     // reported as an 'error' event; unhandled, it would crash the process. The pool discards the
     // connection and the next query opens a new one, so there is nothing else to do here.
