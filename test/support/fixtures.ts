@@ -115,3 +115,28 @@ export function runGcloud(args: readonly string[]): string {
 export function readRepoFile(...parts: string[]): string {
   return readFileSync(join(ROOT, ...parts), 'utf8');
 }
+
+/**
+ * A PGP key made by the gpg binary in a throwaway home, whose primary key expires `expire` after
+ * now, or after `at` (gpg's syntax: `1d`, `2w`, `never`), with `sign(bytes)` making an attached armored
+ * signature (`gpg --armor --sign`, expiring `sigExpire` after now if given) and the public key as
+ * `gpg --export --armor` prints it.
+ */
+export function gpgSigner(expire: string, at?: Date): { publicKey: string; fingerprint: string; sign(data: Uint8Array, sigExpire?: string): string } {
+  const home = mkdtempSync(join(tmpdir(), 'tollgate-gpg-'));
+  // `at`: gpg's clock stands still there (`--faked-system-time EPOCH!`), for the key and every signature.
+  const clock = at === undefined ? [] : ['--faked-system-time', `${Math.floor(at.getTime() / 1000)}!`];
+  const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...clock, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  gpg('--quick-gen-key', 'Tollgate Test Signer <expiring@tollgate.test>', 'ed25519', 'sign', expire);
+  const fingerprint = gpg('--with-colons', '--fingerprint', 'expiring@tollgate.test').toString().split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] ?? '';
+  let n = 0;
+  return {
+    publicKey: gpg('--armor', '--export', fingerprint).toString(),
+    fingerprint,
+    sign(data, sigExpire) {
+      const input = join(home, `payload-${n++}`);
+      writeFileSync(input, data);
+      return gpg(...(sigExpire === undefined ? [] : ['--default-sig-expire', sigExpire]), '--armor', '--local-user', fingerprint, '--output', '-', '--sign', input).toString();
+    },
+  };
+}

@@ -71,6 +71,7 @@ export async function checkAttestation(attestor: Attestor, occurrence: Attestati
         keyId: key.id,
         payloadDigest: payload.value.digest,
         dockerReference: payload.value.dockerReference,
+        ...(outcome.validUntil === undefined ? {} : { validUntil: outcome.validUntil }),
       };
     }
   }
@@ -83,7 +84,7 @@ async function verifyWithKey(
   signature: Uint8Array,
   serializedPayload: Uint8Array | undefined,
   now: Date,
-): Promise<{ payload: Uint8Array } | { failure: Failure }> {
+): Promise<{ payload: Uint8Array; validUntil?: Date } | { failure: Failure }> {
   switch (key.kind) {
     case 'pkix': {
       if (serializedPayload === undefined) {
@@ -107,7 +108,7 @@ async function verifyWithKey(
       if (serializedPayload !== undefined && !bytesEqual(serializedPayload, r.value.payload)) {
         return { failure: { code: 'PAYLOAD_MISMATCH', message: `signature by key ${key.id} verifies, but the payload signed in the PGP message differs from serializedPayload` } };
       }
-      return { payload: r.value.payload };
+      return { payload: r.value.payload, ...(r.value.validUntil === undefined ? {} : { validUntil: r.value.validUntil }) };
     }
   }
 }

@@ -90,6 +90,12 @@ export type AttestationCheck =
       /** `critical.image.docker-manifest-digest` of the authenticated payload. */
       readonly payloadDigest: string;
       readonly dockerReference: string;
+      /**
+       * When this verification stops holding by itself: a PGP signature with an expiration time
+       * (`gpg --default-sig-expire`). Absent when nothing expires. Whoever keeps a check must
+       * check again from then on.
+       */
+      readonly validUntil?: Date;
     }
   | {
       readonly kind: 'rejected';

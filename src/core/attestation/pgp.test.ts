@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readFixture, readFixtureText } from '../../../test/support/fixtures.js';
+import { gpgSigner, readFixture, readFixtureText } from '../../../test/support/fixtures.js';
 import { parsePgpPublicKey, verifyPgpAttachedMessage } from './pgp.js';
 
 /** Well after the fixtures were made; the fixture keys never expire. */
@@ -201,5 +201,43 @@ describe('verifyPgpAttachedMessage', () => {
     }
     const neither = await verifyPgpAttachedMessage(subkeySigner, text('multi-signed.asc'), NOW);
     expect(!neither.ok && neither.error.code).toBe('BAD_SIGNATURE');
+  });
+});
+
+describe('verifyPgpAttachedMessage and time', () => {
+  const DAY = 86_400_000;
+  /** gpg signs with its clock stopped here. */
+  const SIGNED_AT = new Date('2030-01-01T00:00:00Z');
+
+  it('says until when a signature that expires holds, and refuses it after that', async () => {
+    const signer = gpgSigner('never', SIGNED_AT);
+    const parsed = await parsePgpPublicKey(signer.publicKey);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const message = signer.sign(readFixture('pgp', 'payload.json'), '1d');
+    const r = await verifyPgpAttachedMessage(parsed.value.key, message, new Date(SIGNED_AT.getTime() + 3_600_000));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(Buffer.from(r.value.payload).equals(readFixture('pgp', 'payload.json'))).toBe(true);
+    expect(r.value.validUntil?.toISOString()).toBe('2030-01-02T00:00:00.000Z');
+    const later = await verifyPgpAttachedMessage(parsed.value.key, message, new Date(SIGNED_AT.getTime() + 2 * DAY));
+    expect(later.ok).toBe(false);
+    if (!later.ok) {
+      expect(later.error.code).toBe('BAD_SIGNATURE');
+      expect(later.error.message).toMatch(/expired/i);
+    }
+  });
+
+  it('keeps a signature made while the key was valid after the key expires (as gpg --verify does), with no end', async () => {
+    const signer = gpgSigner('1d', SIGNED_AT);
+    const parsed = await parsePgpPublicKey(signer.publicKey);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    const later = await verifyPgpAttachedMessage(parsed.value.key, signer.sign(readFixture('pgp', 'payload.json')), new Date(SIGNED_AT.getTime() + 3 * DAY));
+    expect(later.ok).toBe(true);
+    expect(later.ok && later.value.validUntil).toBeUndefined();
+  });
+
+  it('gives no end for a signature that does not expire', async () => {
+    const r = await verifyPgpAttachedMessage(await key('signer'), text('payload.json.asc'), NOW);
+    expect(r.ok && r.value.validUntil).toBeUndefined();
   });
 });

@@ -72,6 +72,21 @@ function encryptionPackets(openpgp: typeof OpenPgp): OpenPgp.enums.packet[] {
 }
 
 /**
+ * When the signature stops verifying by itself: its own expiration time, if it has one. (The
+ * key's expiry does not matter: a signature made while the key was valid stays valid, as for
+ * `gpg --verify`; a revoked or replaced key changes the attestor.) If it cannot be read, `now`:
+ * the verification then holds for this moment only, never for longer than it should.
+ */
+async function validityEnd(sig: OpenPgp.VerifyMessageResult['signatures'][number], now: Date): Promise<Date | undefined> {
+  try {
+    const end = (await sig.signature).packets[0]?.getExpirationTime();
+    return end instanceof Date ? end : undefined;
+  } catch {
+    return now;
+  }
+}
+
+/**
  * Verifies an ASCII-armored attached signed message (`gpg --armor --sign`) against `key` at time
  * `now`: at least one signature must be valid and made by the key's primary key or one of its
  * signing subkeys. Returns the embedded literal data (the signed payload). Never throws.
@@ -80,7 +95,7 @@ export async function verifyPgpAttachedMessage(
   key: PublicKey,
   armoredMessage: string,
   now: Date,
-): Promise<Result<{ payload: Uint8Array }, SignatureFailure>> {
+): Promise<Result<{ payload: Uint8Array; validUntil?: Date }, SignatureFailure>> {
   const malformed = (message: string): Result<never, SignatureFailure> => err({ code: 'MALFORMED_SIGNATURE', message });
   const bad = (message: string): Result<never, SignatureFailure> => err({ code: 'BAD_SIGNATURE', message });
   try {
@@ -148,7 +163,8 @@ export async function verifyPgpAttachedMessage(
       if (outcome.status === 'fulfilled' && outcome.value === true && ours) {
         const data = result.data;
         if (!(data instanceof Uint8Array)) return malformed('the PGP message has no literal data');
-        return ok({ payload: data });
+        const validUntil = await validityEnd(sig, now);
+        return ok({ payload: data, ...(validUntil === undefined ? {} : { validUntil }) });
       }
       if (ours) {
         const why = outcome.status === 'rejected' ? describeError(outcome.reason) : 'not verified';

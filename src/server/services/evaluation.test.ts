@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { ensureProject } from './projects.js';
 import { createDecisionService, type DecisionServiceOptions } from './evaluation.js';
 import type { DecideRequest } from './decision-service.js';
-import { opensslSign, readFixtureText } from '../../../test/support/fixtures.js';
+import { gpgSigner, opensslSign, readFixtureText } from '../../../test/support/fixtures.js';
 import { createSignaturePayload } from '../../core/attestation/payload.js';
 
 const stores: Store[] = [];
@@ -279,5 +279,52 @@ describe('the decision service reports its caches and store failures (metrics)',
     gets.broken.on = true;
     expect((await gets.service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
     expect(failed.splice(0)).toEqual(['change-mark']);
+  });
+});
+
+describe('a verification that expires (a PGP signature made with an expiration time)', () => {
+  it('is reused until then, and not a moment after: the memo and both caches let it go', async () => {
+    const store = await openStore(join(mkdtempSync(join(tmpdir(), 'tollgate-eval-')), 'db.sqlite'));
+    stores.push(store);
+    await bootstrapAdminToken(store);
+    await ensureProject(store, 'demo');
+    const signer = gpgSigner('never');
+    await store.create({
+      kind: 'policy', name: 'projects/demo/policy', parent: 'projects/demo',
+      body: { defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/pgp'] } },
+    });
+    await store.create({
+      kind: 'attestor', name: 'projects/demo/attestors/pgp', parent: 'projects/demo', k1: 'projects/demo/notes/pgp',
+      body: { name: 'projects/demo/attestors/pgp', userOwnedGrafeasNote: { noteReference: 'projects/demo/notes/pgp', publicKeys: [{ id: signer.fingerprint, asciiArmoredPgpPublicKey: signer.publicKey }] } },
+    });
+    const image = `gcr.io/demo/app@sha256:${'3d'.repeat(32)}`;
+    const payload = createSignaturePayload(image);
+    if (!payload.ok) throw new Error(payload.error.message);
+    await store.create({
+      kind: 'occurrence', name: 'projects/demo/occurrences/pgp-1', parent: 'projects/demo', k1: 'projects/demo/notes/pgp', k2: `sha256:${'3d'.repeat(32)}`,
+      body: {
+        name: 'projects/demo/occurrences/pgp-1', kind: 'ATTESTATION', noteName: 'projects/demo/notes/pgp', resourceUri: image,
+        attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: signer.fingerprint, signature: Buffer.from(signer.sign(Buffer.from(payload.value), '1d')).toString('base64') }] },
+      },
+    });
+    let clock = Date.now();
+    const seen: string[] = [];
+    const service = createDecisionService({
+      store, iam: createIam(store), logger: jsonLogger('error', () => undefined), recorder: new DecisionAuditWriter({ store }),
+      logEntries: (d, r, t, id) => [decisionLogEntry(d, r, t, id)], freshnessMs: 3_600_000, now: () => new Date(clock),
+      observeCache: (cache, hit) => void seen.push(`${cache} ${hit ? 'hit' : 'miss'}`),
+    });
+    expect((await service.decide(request([image]))).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ATTESTED' });
+    clock += 3_600_000;
+    seen.length = 0;
+    expect((await service.decide(request([image]))).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ATTESTED' });
+    expect(seen).toEqual(['decisions hit']);
+    // Two days on, with nothing changed in the store: the signature has expired.
+    clock += 2 * 86_400_000;
+    seen.length = 0;
+    const later = await service.decide(request([image]));
+    expect(later.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'NOT_ATTESTED' });
+    expect(JSON.stringify(later)).toMatch(/expired/i);
+    expect(seen).toEqual(['decisions miss', 'policies hit', 'attestors hit', 'attestation-lookups miss', 'signatures miss']);
   });
 });

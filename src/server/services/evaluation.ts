@@ -77,6 +77,13 @@ interface Cached<T> {
   readonly value: T;
   /** The cache epoch the row was read in: current while it equals the service's epoch. */
   readonly epoch: number;
+  /** When the value stops holding by itself (ms since the epoch): a PGP signature expires. */
+  readonly until?: number;
+}
+
+/** A verified check whose PGP signature has expired since: it must be made again. */
+function lapsed(check: AttestationCheck, at: number): boolean {
+  return check.kind === 'verified' && check.validUntil !== undefined && at >= check.validUntil.getTime();
 }
 
 export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
@@ -263,7 +270,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
     const listKey = `${a.name}#${attestorVersion}|${digest}`;
     const cached = checkLists.get(listKey);
-    const fresh = cached !== undefined && isFresh(cached);
+    const fresh = cached !== undefined && isFresh(cached) && (cached.until === undefined || now().getTime() < cached.until);
     cacheSeen('attestation-lookups', fresh);
     if (fresh) return cached.value;
     const e = epoch;
@@ -272,6 +279,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     for (const row of rows) {
       const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;
       let check = checks.get(key);
+      if (check !== undefined && lapsed(check, now().getTime())) check = undefined;
       cacheSeen('signatures', check !== undefined);
       if (check === undefined) {
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
@@ -281,14 +289,16 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       }
       out.push(check);
     }
-    checkLists.set(listKey, { version: '', value: out, epoch: e });
+    const until = validUntil(out);
+    checkLists.set(listKey, { version: '', value: out, epoch: e, ...(until === undefined ? {} : { until }) });
     return out;
   }
 
-  async function buildEvidence(deployer: Project, compiled: CompiledPolicy, sys: CompiledPatterns, request: EvaluationRequest): Promise<Evidence> {
+  async function buildEvidence(deployer: Project, compiled: CompiledPolicy, sys: CompiledPatterns, request: EvaluationRequest): Promise<Evidence & { readonly until: number | undefined }> {
     const need = requiredEvidence(compiled, sys, request, parseImage);
     const lookups = new Map<string, AttestorLookup>();
     const found = new Map<string, Map<string, AttestationCheck[]>>();
+    let until: number | undefined;
     for (const name of need.attestors) {
       const a = await attestor(name);
       if ('error' in a) {
@@ -302,12 +312,18 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       }
       lookups.set(name, { found: true, attestor: a.attestor });
       const perDigest = new Map<string, AttestationCheck[]>();
-      for (const digest of need.digests) perDigest.set(digest, await checksFor(a.attestor, a.version, digest));
+      for (const digest of need.digests) {
+        const list = await checksFor(a.attestor, a.version, digest);
+        perDigest.set(digest, list);
+        const listUntil = validUntil(list);
+        if (listUntil !== undefined) until = Math.min(until ?? Infinity, listUntil);
+      }
       found.set(name, perDigest);
     }
     return {
       attestor: (name) => lookups.get(name) ?? { found: false, code: 'ATTESTOR_NOT_FOUND', message: `attestor ${name} not found` },
       checks: (name, digest) => found.get(name)?.get(digest) ?? [],
+      until,
     };
   }
 
@@ -317,7 +333,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     // (decisions are immutable data): the API server sends the same pod spec many times.
     const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
     const memo = decisions.get(memoKey);
-    if (memo !== undefined && isFresh(memo)) {
+    if (memo !== undefined && isFresh(memo) && (memo.until === undefined || now().getTime() < memo.until)) {
       cacheSeen('decisions', true);
       return memo.value;
     }
@@ -336,7 +352,9 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       const sys = await systemPatterns();
       const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
       const decision = evaluate(compiled, sys, evaluation, evidence, parseImage);
-      decisions.set(memoKey, { version: '', value: decision, epoch: e });
+      // A decision that rests on a verification that expires is reused only until then.
+      const until = evidence.until;
+      decisions.set(memoKey, { version: '', value: decision, epoch: e, ...(until === undefined ? {} : { until }) });
       return decision;
     })();
     const entry = { version: '', value: making, epoch: e };
@@ -388,6 +406,15 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       return decision;
     },
   };
+}
+
+/** The earliest time one of these checks stops holding (ms since the epoch), if any does. */
+function validUntil(checks: readonly AttestationCheck[]): number | undefined {
+  let until: number | undefined;
+  for (const c of checks) {
+    if (c.kind === 'verified' && c.validUntil !== undefined) until = Math.min(until ?? Infinity, c.validUntil.getTime());
+  }
+  return until;
 }
 
 /** Output-only fields the API adds; the policy parser rejects nothing for them, but they are not policy. */
