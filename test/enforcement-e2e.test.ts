@@ -115,3 +115,52 @@ describe('the GKE audit queries of the reference, through gcloud logging read', 
     expect(text.length).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });
+
+describe('workloads, server-side dry runs and metrics through the real server', () => {
+  beforeAll(async () => {
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, {
+      admissionWhitelistPatterns: [{ namePattern: 'gcr.io/google-samples/*' }],
+      defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/build-attestor'] },
+      globalPolicyEvaluationMode: 'ENABLE',
+    });
+    await new Promise((r) => setTimeout(r, 1000)); // past the caches' freshness window
+  }, 30_000);
+
+  it('decides a Deployment and a CronJob from the store, naming the denied field', async () => {
+    const deployment = await review(admission(), admissionReview(fixture('deployment')));
+    expect(deployment.body['response']).toMatchObject({ allowed: true });
+    const cronjob = await review(admission(), admissionReview(fixture('cronjob', { 'spec.jobTemplate.spec.template.spec.containers[0].image': UNSIGNED_IMAGE })));
+    expect(cronjob.body['response']).toMatchObject({ allowed: false, status: { code: 403, reason: 'VIOLATES_POLICY' } });
+    expect(cronjob.body['response'].status.details.causes[0].field).toBe('spec.jobTemplate.spec.template.spec.containers[0].image');
+  });
+
+  it('answers a server-side dry run (dryRun: true) without auditing it as a deployment', async () => {
+    const probe = (name: string, dryRun: boolean) => admissionReview(fixture('pod', { 'metadata.name': name, 'spec.containers[0].image': UNSIGNED_IMAGE, 'spec.containers[1].image': UNSIGNED_IMAGE }), { dryRun });
+    const dry = await review(admission(), probe('dryrun-probe-7f3a', true));
+    expect(dry.body['response']).toMatchObject({ allowed: false, status: { reason: 'VIOLATES_POLICY' } });
+    const real = await review(admission(), probe('audited-probe-7f3a', false));
+    expect(real.body['response'].allowed).toBe(false);
+    await new Promise((r) => setTimeout(r, 300)); // group commits land within 100 ms
+    expect(await logs('protoPayload.resourceName:"audited-probe-7f3a"')).toHaveLength(1);
+    expect(await logs('protoPayload.resourceName:"dryrun-probe-7f3a"')).toHaveLength(0);
+  }, 30_000);
+
+  it('counts the webhook\'s requests, its decisions and its caches in /metrics', async () => {
+    const bad = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(new URL(admission(), webhookUrl), { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end('{not json');
+    });
+    expect(bad).toBe(400);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 'NaN');
+    expect(value(/^tollgate_http_requests_total\{route="webhook POST \/admission\/projects\/\{project\}\/clusters\/\{cluster\}",code="200"\} (\d+)$/m)).toBeGreaterThanOrEqual(8);
+    expect(value(/^tollgate_http_requests_total\{route="webhook POST \/admission\/projects\/\{project\}\/clusters\/\{cluster\}",code="400"\} (\d+)$/m)).toBe(1);
+    expect(value(/^tollgate_decisions_total\{verdict="DENIED",source="admission",reason="NOT_ATTESTED"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^tollgate_cache_total\{cache="decisions",result="miss"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(text).toMatch(/^tollgate_http_request_seconds_count\{route="webhook POST [^"]+"\} \d+$/m);
+  });
+});

@@ -143,6 +143,11 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     observeCache: (cache, hit) => cacheSeries(cache, hit).inc(),
     observeStoreError: (operation) => metrics.storeErrors.inc({ operation }),
   });
+  // Both listeners' requests: the API's routes and the webhook's (labelled `webhook …`).
+  const observeHttp = ({ route, status, seconds }: { route: string; status: number; seconds: number }): void => {
+    metrics.httpRequests.inc({ route, code: String(status) });
+    metrics.httpSeconds.observe(seconds, { route });
+  };
   const metricsRouter = new Router('metrics').get('/metrics', async () => ({ raw: { contentType: 'text/plain; version=0.0.4; charset=utf-8', data: metrics.text() } }), { public: true });
   holder.listener = createRequestListener({
     routers: [
@@ -163,10 +168,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     authenticate: (t) => iam.authenticate(t),
     maxBodyBytes: config.maxRequestBytes,
     logger,
-    observe: ({ route, status, seconds }) => {
-      metrics.httpRequests.inc({ route, code: String(status) });
-      metrics.httpSeconds.observe(seconds, { route });
-    },
+    observe: observeHttp,
   });
 
   let webhook: WebhookListener | undefined;
@@ -180,6 +182,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
       ...(config.webhookCert === undefined ? {} : { certFile: config.webhookCert }),
       ...(config.webhookKey === undefined ? {} : { keyFile: config.webhookKey }),
       ...(config.webhookClientCa === undefined ? {} : { clientCaFile: config.webhookClientCa }),
+      observe: observeHttp,
     }));
   }
   let metricsServer: Server | undefined;

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { parseListen } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DecisionService } from '../services/decision-service.js';
-import { createWebhookHandler } from './handler.js';
+import { createWebhookHandler, type WebhookHandlerOptions } from './handler.js';
 import { ensureWebhookCertificates } from './tls.js';
 
 export interface WebhookListenerOptions {
@@ -31,6 +31,8 @@ export interface WebhookListenerOptions {
   /** More names for a generated serving certificate. */
   readonly extraNames?: readonly string[];
   readonly maxBodyBytes?: number;
+  /** Observes each request (metrics). */
+  readonly observe?: WebhookHandlerOptions['observe'];
 }
 
 export interface WebhookListener {
@@ -89,6 +91,7 @@ export async function startWebhookListener(opts: WebhookListenerOptions): Promis
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
       requireClientCertificate: clientCa !== undefined,
+      ...(opts.observe === undefined ? {} : { observe: opts.observe }),
     }),
   );
   // The API server keeps connections open between reviews.
