@@ -8,7 +8,8 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attest, createFixtureAttestor, ok, type FixtureAttestor } from './support/seed.js';
+import { readFixtureText } from './support/fixtures.js';
+import { attest, createFixtureAttestor, createNote, ok, type FixtureAttestor } from './support/seed.js';
 import { startServer, type TestServer } from './support/server.js';
 
 let server: TestServer;
@@ -183,6 +184,40 @@ describe('cross-project attestors', () => {
     expect(denied.body.images[0].attestors[0].message).toContain(agent);
     const g = await server.gcloud(['container', 'binauthz', 'attestors', 'add-iam-policy-binding', 'qa', `--project=${A}`, `--member=serviceAccount:${agent}`, '--role=roles/binaryauthorization.attestorsVerifier']);
     expect(g.code, g.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await evaluate([image])).body.allowed).toBe(true);
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));
+  }, 60_000);
+});
+
+describe('an attestor whose note lives in a third project', () => {
+  it('is honoured only once the attestor project\'s service agent may read the note\'s occurrences', async () => {
+    const A = 'xattestor-prj';
+    const N = 'xnotes-prj';
+    await createNote(server, N, 'shared-note', 'shared');
+    const attestor = `projects/${A}/attestors/shared`;
+    await ok(server, 'POST', `/v1/projects/${A}/attestors?attestorId=shared`, {
+      name: attestor,
+      userOwnedGrafeasNote: { noteReference: `projects/${N}/notes/shared-note`, publicKeys: [{ id: KEY_ID, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
+    });
+    const image = `us-docker.pkg.dev/${A}/apps/shared@sha256:${'9e'.repeat(32)}`;
+    await attest(server, { project: N, noteId: 'shared-note', attestorId: 'shared', keyId: KEY_ID }, image);
+    const agentOf = async (project: string) => `service-${(await ok(server, 'GET', `/v1/projects/${project}`)).projectNumber as string}@gcp-sa-binaryauthorization.iam.gserviceaccount.com`;
+    // The deployer's agent may use the attestor; the attestor project's agent may not read the note yet.
+    const g = await server.gcloud(['container', 'binauthz', 'attestors', 'add-iam-policy-binding', 'shared', `--project=${A}`, `--member=serviceAccount:${await agentOf(P)}`, '--role=roles/binaryauthorization.attestorsVerifier']);
+    expect(g.code, g.stderr).toBe(0);
+    await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(attestor));
+    await new Promise((r) => setTimeout(r, 1000));
+    const denied = await evaluate([image]);
+    expect(denied.body.allowed).toBe(false);
+    expect(denied.body.images[0].attestors[0]).toMatchObject({ reason: 'ATTESTOR_NOT_ACCESSIBLE' });
+    const attestorAgent = await agentOf(A);
+    expect(denied.body.images[0].attestors[0].message).toContain(`cannot read the occurrences of projects/${N}/notes/shared-note`);
+    expect(denied.body.images[0].attestors[0].message).toContain(attestorAgent);
+    // The grant the reference's walkthrough makes on the note (Container Analysis setIamPolicy).
+    await ok(server, 'POST', `/v1/projects/${N}/notes/shared-note:setIamPolicy`, {
+      policy: { bindings: [{ role: 'roles/containeranalysis.notes.occurrences.viewer', members: [`serviceAccount:${attestorAgent}`] }] },
+    });
     await new Promise((r) => setTimeout(r, 1000));
     expect((await evaluate([image])).body.allowed).toBe(true);
     await ok(server, 'PUT', `/v1/projects/${P}/policy`, policyRequiring(ATTESTOR));

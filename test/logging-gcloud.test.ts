@@ -170,7 +170,6 @@ describe('tollgate audit', () => {
     const bad = await server.tollgate(['audit', '--project', 'demo', '--filter', '(unbalanced']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/INVALID_ARGUMENT: Invalid filter: unbalanced "\(": .*\(line 1, column 1\)/);
-    expect((await server.tollgate(['audit'], { env: { TOLLGATE_PROJECT: '' } })).code).toBe(2);
     expect((await server.tollgate(['audit', '--project', 'demo', '--limit', '0'])).code).toBe(2);
     const created = await server.tollgate(['iam', 'principals', 'create', 'nobody@example.com']);
     expect(created.code, created.stderr).toBe(0);
@@ -180,5 +179,18 @@ describe('tollgate audit', () => {
     const denied = await server.tollgate(['audit', '--project', 'demo', '--token-file', file]);
     expect(denied.code).toBe(3);
     expect(denied.stderr).toMatch(/PERMISSION_DENIED: .*logging\.logEntries\.list/);
+    // Every project's log needs an administrator's token to list the projects.
+    const everyone = await server.tollgate(['audit', '--token-file', file], { env: { TOLLGATE_PROJECT: '' } });
+    expect(everyone.code).toBe(2);
+    expect(everyone.stderr).toContain("give --project P (or set TOLLGATE_PROJECT): reading every project's log needs an administrator's token");
+  });
+
+  it('reads every project\'s log without --project (an administrator)', async () => {
+    const all = await server.tollgate(['audit', '--filter', DRY_RUN, '--format', 'json'], { env: { TOLLGATE_PROJECT: '' } });
+    expect(all.code, all.stderr).toBe(0);
+    expect(ids(JSON.parse(all.stdout) as Entry[])).toEqual(['dry-run']);
+    const text = await server.tollgate(['audit', '--limit', '50'], { env: { TOLLGATE_PROJECT: '' } });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/pods\/old\s+DENIED/);
   });
 });

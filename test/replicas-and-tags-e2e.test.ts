@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres } from './support/postgres.js';
 import { pushTestImage, startRegistry, type TestRegistry } from './support/registry.js';
 import { attest, createFixtureAttestor, ok, type FixtureAttestor } from './support/seed.js';
+import { readFixtureText } from './support/fixtures.js';
 import { startServer, type TestServer } from './support/server.js';
 
 const P = 'demo';
@@ -66,6 +67,35 @@ describe('two replicas on one PostgreSQL database', () => {
     expect((await B.request('DELETE', `/v1/${occ}`)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await allowed(A, image)).allowed).toBe(false);
+    // A key removed through B reaches A within a second, its verified-signature cache included;
+    // so does a policy tightened through B.
+    const image2 = `us-docker.pkg.dev/${P}/apps/web@sha256:${'4f'.repeat(32)}`;
+    await attest(A, BUILD, image2);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await allowed(A, image2)).allowed).toBe(true);
+    const attestorBody = (await B.request('GET', `/v1/${ATTESTOR}`)).body as { userOwnedGrafeasNote: { noteReference: string } };
+    const rekeyed = await B.request('PUT', `/v1/${ATTESTOR}`, {
+      name: ATTESTOR,
+      userOwnedGrafeasNote: { noteReference: attestorBody.userOwnedGrafeasNote.noteReference, publicKeys: [{ id: 'other-key', pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P384_SHA384', 'public.pem'), signatureAlgorithm: 'ECDSA_P384_SHA384' } }] },
+    });
+    expect(rekeyed.status, JSON.stringify(rekeyed.body)).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    const afterKey = await allowed(A, image2);
+    expect(afterKey.allowed).toBe(false);
+    expect(afterKey.messages.join('\n')).toContain(image2);
+    // The key back through A: B sees it as well.
+    const restored = await A.request('PUT', `/v1/${ATTESTOR}`, {
+      name: ATTESTOR,
+      userOwnedGrafeasNote: { noteReference: attestorBody.userOwnedGrafeasNote.noteReference, publicKeys: [{ id: BUILD.keyId, pkixPublicKey: { publicKeyPem: readFixtureText('pkix', 'ECDSA_P256_SHA256', 'public.pem'), signatureAlgorithm: 'ECDSA_P256_SHA256' } }] },
+    });
+    expect(restored.status, JSON.stringify(restored.body)).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await allowed(B, image2)).allowed).toBe(true);
+    expect((await allowed(A, image2)).allowed).toBe(true);
+    expect((await B.request('PUT', `/v1/projects/${P}/policy`, { defaultAdmissionRule: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await allowed(A, image2)).allowed).toBe(false);
+    await ok(B, 'PUT', `/v1/projects/${P}/policy`, { defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: [ATTESTOR] } });
     // KMS keys made through one replica sign through the other (same master key).
     expect((await A.request('POST', `/v1/projects/${P}/locations/global/keyRings?keyRingId=r`, {})).status).toBe(200);
     expect((await A.request('POST', `/v1/projects/${P}/locations/global/keyRings/r/cryptoKeys?cryptoKeyId=k`, { purpose: 'ASYMMETRIC_SIGN', versionTemplate: { algorithm: 'EC_SIGN_P256_SHA256' } })).status).toBe(200);

@@ -3,7 +3,7 @@
  * Cloud Logging `entries:list` endpoint that `gcloud logging read` uses, with the same filters.
  */
 import type { Command } from 'commander';
-import { clientSettings, createClient, formatTable, printJson, withClientOptions, type ClientFlags } from '../client.js';
+import { clientSettings, createClient, formatTable, listAll, printJson, withClientOptions, type ApiClient, type ClientFlags } from '../client.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 
 interface AuditFlags extends ClientFlags {
@@ -17,30 +17,45 @@ type Entry = Record<string, unknown>;
 
 const MAX_LIMIT = 100_000;
 
+/** Without --project: every project of the server (listing them takes an administrator's token). */
+async function everyProject(client: ApiClient): Promise<string[]> {
+  let projects: { projectId: string }[];
+  try {
+    projects = await listAll<{ projectId: string }>(client, '/tollgate/v1/projects', 'projects');
+  } catch (e) {
+    if (e instanceof CliExit && /^PERMISSION_DENIED:/.test(e.message)) {
+      throw new CliExit(EXIT.USAGE, 'give --project P (or set TOLLGATE_PROJECT): reading every project\'s log needs an administrator\'s token');
+    }
+    throw e;
+  }
+  if (projects.length === 0) throw new CliExit(EXIT.USAGE, 'the server has no projects yet; give --project P');
+  return projects.map((p) => p.projectId);
+}
+
 export function registerAudit(program: Command): void {
   withClientOptions(
     program
       .command('audit')
       .description('read the audit log: every decision (allowed, denied, dry run, breakglass) and every write, newest first; filters are Cloud Logging filters, as with `gcloud logging read`'),
   )
-    .option('--project <id>', 'project whose log to read (env TOLLGATE_PROJECT)')
+    .option('--project <id>', 'project whose log to read (env TOLLGATE_PROJECT); without it, every project\'s (an administrator\'s token)')
     .option('--filter <filter>', 'Cloud Logging filter, e.g. \'labels."imagepolicywebhook.image-policy.k8s.io/break-glass"="true"\'')
     .option('--limit <n>', 'entries to print at most', '20')
     .option('--order <order>', 'desc (newest first) or asc', 'desc')
     .action(async (flags: AuditFlags) => {
       const settings = clientSettings(flags);
       const project = flags.project ?? process.env['TOLLGATE_PROJECT'];
-      if (project === undefined || project === '') throw new CliExit(EXIT.USAGE, 'give --project P (or set TOLLGATE_PROJECT)');
       const limit = Number(flags.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new CliExit(EXIT.USAGE, `--limit must be a whole number from 1 to ${MAX_LIMIT}, not ${flags.limit}`);
       if (flags.order !== 'desc' && flags.order !== 'asc') throw new CliExit(EXIT.USAGE, `--order must be desc or asc, not ${flags.order}`);
 
       const client = createClient(settings);
+      const projects = project !== undefined && project !== '' ? [project] : await everyProject(client);
       const entries: Entry[] = [];
       let pageToken: string | undefined;
       do {
         const body = {
-          resourceNames: [`projects/${project}`],
+          resourceNames: projects.map((p) => `projects/${p}`),
           orderBy: `timestamp ${flags.order}`,
           pageSize: Math.min(limit - entries.length, 1000),
           ...(flags.filter === undefined ? {} : { filter: flags.filter }),
