@@ -159,8 +159,11 @@ describe('workloads, server-side dry runs and metrics through the real server', 
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 'NaN');
     expect(value(/^tollgate_http_requests_total\{route="webhook POST \/admission\/projects\/\{project\}\/clusters\/\{cluster\}",code="200"\} (\d+)$/m)).toBeGreaterThanOrEqual(8);
     expect(value(/^tollgate_http_requests_total\{route="webhook POST \/admission\/projects\/\{project\}\/clusters\/\{cluster\}",code="400"\} (\d+)$/m)).toBe(1);
-    expect(value(/^tollgate_decisions_total\{verdict="DENIED",source="admission",reason="NOT_ATTESTED"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^tollgate_decisions_total\{verdict="DENIED",mode="enforced",source="admission",reason="NOT_ATTESTED"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
     expect(value(/^tollgate_cache_total\{cache="decisions",result="miss"\} (\d+)$/m)).toBeGreaterThan(0);
+    // The earlier dry-run and breakglass reviews, by mode.
+    expect(text).toMatch(/^tollgate_decisions_total\{verdict="DRY_RUN",mode="dry-run",source="admission",[^}]*\} [1-9]\d*$/m);
+    expect(text).toMatch(/^tollgate_decisions_total\{verdict="BREAKGLASS",mode="breakglass",source="admission",[^}]*\} [1-9]\d*$/m);
     expect(text).toMatch(/^tollgate_http_request_seconds_count\{route="webhook POST [^"]+"\} \d+$/m);
   });
 });

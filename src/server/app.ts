@@ -137,7 +137,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     logEntries: cloudRunLogEntries,
     ...(tags === undefined ? {} : { tags }),
     observe: (d, req, seconds) => {
-      metrics.decisions.inc({ verdict: d.verdict.kind, source: req.source.kind, reason: firstReason(d) });
+      metrics.decisions.inc({ verdict: d.verdict.kind, mode: modeOf(d), source: req.source.kind, reason: firstReason(d) });
       metrics.decisionSeconds.observe(seconds, { source: req.source.kind });
     },
     observeCache: (cache, hit) => cacheSeries(cache, hit).inc(),
@@ -237,6 +237,13 @@ function auditLineSink(target: string): ((lines: string) => void) | undefined {
   if (target === 'off') return undefined;
   if (target === '-') return (lines) => { process.stdout.write(lines.endsWith('\n') ? lines : `${lines}\n`); };
   return (lines) => appendFileSync(target, lines.endsWith('\n') ? lines : `${lines}\n`);
+}
+
+/** How the decision was enforced: `breakglass`, `dry-run` (an image's rule is DRYRUN_AUDIT_LOG_ONLY), or `enforced`. */
+function modeOf(d: import('../core/evaluation/decision.js').Decision): string {
+  if (d.verdict.kind === 'BREAKGLASS') return 'breakglass';
+  for (const i of d.images) if ('rule' in i && i.rule.enforcementMode === 'DRYRUN_AUDIT_LOG_ONLY') return 'dry-run';
+  return 'enforced';
 }
 
 function firstReason(d: import('../core/evaluation/decision.js').Decision): string {
