@@ -122,7 +122,9 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   // A deploy pins what the tag names now: a redeploy after the tag moved must get the new digest,
   // so Cloud Run resolves without the webhook's 30 s cache.
   const deployTags = createTagResolver({ client: registry, cacheTtlMs: 0 });
-  // Every decision counts a cache lookup or more: their series are resolved once, not per lookup.
+  // Every decision is counted, and counts a cache lookup or more: series are resolved once each.
+  const decisionSeries = new Map<string, { inc(): void }>();
+  const decisionSeconds = new Map<string, { observe(v: number): void }>();
   const cacheCounters = new Map<DecisionCache, readonly [miss: { inc(): void }, hit: { inc(): void }]>();
   const cacheSeries = (cache: DecisionCache, hit: boolean): { inc(): void } => {
     let pair = cacheCounters.get(cache);
@@ -137,16 +139,31 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     logEntries: cloudRunLogEntries,
     ...(tags === undefined ? {} : { tags }),
     observe: (d, req, seconds) => {
-      metrics.decisions.inc({ verdict: d.verdict.kind, mode: modeOf(d), source: req.source.kind, reason: firstReason(d) });
-      metrics.decisionSeconds.observe(seconds, { source: req.source.kind });
+      const verdict = d.verdict.kind;
+      const mode = modeOf(d);
+      const source = req.source.kind;
+      const reason = firstReason(d);
+      const k = `${verdict}\n${mode}\n${source}\n${reason}`;
+      let count = decisionSeries.get(k);
+      if (count === undefined) decisionSeries.set(k, (count = metrics.decisions.series({ verdict, mode, source, reason })));
+      count.inc();
+      let time = decisionSeconds.get(source);
+      if (time === undefined) decisionSeconds.set(source, (time = metrics.decisionSeconds.series({ source })));
+      time.observe(seconds);
     },
     observeCache: (cache, hit) => cacheSeries(cache, hit).inc(),
     observeStoreError: (operation) => metrics.storeErrors.inc({ operation }),
   });
-  // Both listeners' requests: the API's routes and the webhook's (labelled `webhook …`).
+  // Both listeners' requests: the API's routes and the webhook's (labelled `webhook …`). The
+  // webhook counts every review, so each (route, status)'s series are resolved once.
+  const httpSeries = new Map<string, Map<number, { count: { inc(): void }; time: { observe(v: number): void } }>>();
   const observeHttp = ({ route, status, seconds }: { route: string; status: number; seconds: number }): void => {
-    metrics.httpRequests.inc({ route, code: String(status) });
-    metrics.httpSeconds.observe(seconds, { route });
+    let byStatus = httpSeries.get(route);
+    if (byStatus === undefined) httpSeries.set(route, (byStatus = new Map()));
+    let s = byStatus.get(status);
+    if (s === undefined) byStatus.set(status, (s = { count: metrics.httpRequests.series({ route, code: String(status) }), time: metrics.httpSeconds.series({ route }) }));
+    s.count.inc();
+    s.time.observe(seconds);
   };
   const metricsRouter = new Router('metrics').get('/metrics', async () => ({ raw: { contentType: 'text/plain; version=0.0.4; charset=utf-8', data: metrics.text() } }), { public: true });
   holder.listener = createRequestListener({

@@ -45,22 +45,30 @@ export class Counter {
 }
 
 export class Histogram {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly entries = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]) {}
   observe(value: number, labels: Labels = {}): void {
+    this.record(this.entry(labels), value);
+  }
+  /** One series, its labels resolved once: for observing on a hot path. */
+  series(labels: Labels): { observe(value: number): void } {
+    const e = this.entry(labels);
+    return { observe: (value) => this.record(e, value) };
+  }
+  private entry(labels: Labels): { labels: Labels; counts: number[]; sum: number; count: number } {
     const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
-    }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) s.counts[i] = (s.counts[i] as number) + 1;
-    s.sum += value;
-    s.count += 1;
+    let e = this.entries.get(k);
+    if (e === undefined) this.entries.set(k, (e = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    return e;
+  }
+  private record(e: { counts: number[]; sum: number; count: number }, value: number): void {
+    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) e.counts[i] = (e.counts[i] as number) + 1;
+    e.sum += value;
+    e.count += 1;
   }
   text(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const s of this.series.values()) {
+    for (const s of this.entries.values()) {
       this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${render({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
       lines.push(`${this.name}_bucket${render({ ...s.labels, le: '+Inf' })} ${s.count}`);
       lines.push(`${this.name}_sum${render(s.labels)} ${s.sum}`);
