@@ -63,15 +63,15 @@ export function createWebhookHandler(opts: WebhookHandlerOptions): (req: Incomin
     const started = Date.now();
     const t0 = opts.observe === undefined ? 0n : process.hrtime.bigint();
     const label = { route: ROUTE_UNMATCHED };
-    route(req, res, opts, started, budgetMs, maxBody, label)
-      .catch((e: unknown) => {
-        const error = e instanceof HttpFailure ? e : new HttpFailure(500, 'INTERNAL', 'Internal error encountered.');
-        if (!(e instanceof HttpFailure)) {
-          opts.logger.error('webhook internal error', { path: req.url?.split('?')[0], error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
-        }
-        sendJson(res, error.httpStatus, { error: { code: error.httpStatus, message: error.message, status: error.status } }, error.headers);
-      })
-      .finally(() => opts.observe?.({ route: label.route, status: res.statusCode, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
+    const done = () => opts.observe?.({ route: label.route, status: res.statusCode, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    route(req, res, opts, started, budgetMs, maxBody, label).then(done, (e: unknown) => {
+      const error = e instanceof HttpFailure ? e : new HttpFailure(500, 'INTERNAL', 'Internal error encountered.');
+      if (!(e instanceof HttpFailure)) {
+        opts.logger.error('webhook internal error', { path: req.url?.split('?')[0], error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      }
+      sendJson(res, error.httpStatus, { error: { code: error.httpStatus, message: error.message, status: error.status } }, error.headers);
+      done();
+    });
   };
 }
 
