@@ -81,10 +81,6 @@ interface Cached<T> {
   readonly until?: number;
 }
 
-/** A verified check whose PGP signature has expired since: it must be made again. */
-function lapsed(check: AttestationCheck, at: number): boolean {
-  return check.kind === 'verified' && check.validUntil !== undefined && at >= check.validUntil.getTime();
-}
 
 export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
   const freshness = opts.freshnessMs ?? 250;
@@ -94,6 +90,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   const policies = new Map<string, Cached<CompiledPolicy>>();
   const attestors = new Map<string, Cached<{ attestor: Attestor } | { error: string }>>();
   let system: Cached<CompiledPatterns> | undefined;
+  /** A verified check whose PGP signature has expired since: it must be made again. */
+  const lapsed = (check: AttestationCheck): boolean => check.kind === 'verified' && check.validUntil !== undefined && now().getTime() >= check.validUntil.getTime();
   const cacheSeen = opts.observeCache ?? (() => undefined);
   const storeFailed = opts.observeStoreError;
   /** A store read, counted when it fails (the failure still propagates: the decision fails closed). */
@@ -279,7 +277,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     for (const row of rows) {
       const key = `${row.name}#${versionOf(row)}|${a.name}#${attestorVersion}`;
       let check = checks.get(key);
-      if (check !== undefined && lapsed(check, now().getTime())) check = undefined;
+      if (check !== undefined && lapsed(check)) check = undefined;
       cacheSeen('signatures', check !== undefined);
       if (check === undefined) {
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
