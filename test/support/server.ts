@@ -78,7 +78,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
         resolve(m[1] as string);
       }
     };
-    child.stdout.on('data', check);
+    child.stderr.on('data', check);
     child.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code}:\n${out}`));

@@ -49,7 +49,9 @@ export function registerServe(program: Command): void {
       } catch (e) {
         throw new CliExit(EXIT.DENIED, `cannot start: ${(e as Error).message}`);
       }
-      const out = process.stdout;
+      // stderr, like the server's JSON logs: stdout carries nothing but the audit log's JSON lines
+      // (`--audit-log -`, the default), so a log shipper can parse every line of it.
+      const out = process.stderr;
       out.write(`Tollgate is listening on ${server.url}\n`);
       if (server.webhookUrl !== undefined) out.write(`Admission webhook is listening on ${server.webhookUrl}\n`);
       if (server.metricsUrl !== undefined) out.write(`Metrics are served on ${server.metricsUrl}/metrics\n`);
