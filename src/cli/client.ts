@@ -27,7 +27,7 @@ export interface ClientSettings {
 }
 
 /** A CI step must not hang on a server that accepted the connection and never answers. */
-export const DEFAULT_TIMEOUT_SECONDS = 60;
+const DEFAULT_TIMEOUT_SECONDS = 60;
 export const TIMEOUT_OPTION = ['--timeout <seconds>', `seconds to wait for the server's answer, then exit 3 (env TOLLGATE_TIMEOUT, default ${DEFAULT_TIMEOUT_SECONDS})`] as const;
 
 /** Adds `--url`, `--token-file` and `--format` to a command. */

@@ -265,12 +265,13 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     }
   }
 
-  async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<AttestationCheck[]> {
+  /** The checks of the image's attestations, and when the first of them expires (if one does). */
+  async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<{ readonly value: AttestationCheck[]; readonly until?: number }> {
     const listKey = `${a.name}#${attestorVersion}|${digest}`;
     const cached = checkLists.get(listKey);
     const fresh = cached !== undefined && isFresh(cached) && (cached.until === undefined || now().getTime() < cached.until);
     cacheSeen('attestation-lookups', fresh);
-    if (fresh) return cached.value;
+    if (fresh) return cached;
     const e = epoch;
     const rows = await lookupAttestations(a.noteReference, digest);
     const out: AttestationCheck[] = [];
@@ -288,8 +289,9 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       out.push(check);
     }
     const until = validUntil(out);
-    checkLists.set(listKey, { version: '', value: out, epoch: e, ...(until === undefined ? {} : { until }) });
-    return out;
+    const entry = { version: '', value: out, epoch: e, ...(until === undefined ? {} : { until }) };
+    checkLists.set(listKey, entry);
+    return entry;
   }
 
   async function buildEvidence(deployer: Project, compiled: CompiledPolicy, sys: CompiledPatterns, request: EvaluationRequest): Promise<Evidence & { readonly until: number | undefined }> {
@@ -312,9 +314,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       const perDigest = new Map<string, AttestationCheck[]>();
       for (const digest of need.digests) {
         const list = await checksFor(a.attestor, a.version, digest);
-        perDigest.set(digest, list);
-        const listUntil = validUntil(list);
-        if (listUntil !== undefined) until = Math.min(until ?? Infinity, listUntil);
+        perDigest.set(digest, list.value);
+        if (list.until !== undefined) until = Math.min(until ?? Infinity, list.until);
       }
       found.set(name, perDigest);
     }
