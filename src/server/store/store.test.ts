@@ -847,6 +847,34 @@ describe.each([
     expect(await store.queryAudit({ projects: [p], limit: 100 })).toHaveLength(2);
   });
 
+  it('writes nothing of an audit batch the database refuses part-way, and writes on afterwards', async () => {
+    const p = project();
+    const url = db!.url;
+    // The database itself refuses one row, as it would on a full disk or a lost connection: on
+    // PostgreSQL a batch of 150 rows is three statements (64 + 64 + 22) in one transaction, and
+    // the refused row is in the third.
+    const refuse =
+      dialect === 'postgres'
+        ? [
+            `create function refuse_audit() returns trigger language plpgsql as $$ begin if new.entry like '%"refuse"%' then raise exception 'refused by the test'; end if; return new; end $$`,
+            'create trigger refuse_audit before insert on audit_log for each row execute function refuse_audit()',
+          ]
+        : [`create trigger refuse_audit before insert on audit_log when new.entry like '%"refuse"%' begin select raise(abort, 'refused by the test'); end`];
+    await execDirect(dialect, url, refuse);
+    try {
+      const rows = (n: number, bad?: number): EncodedAuditRecord[] =>
+        Array.from({ length: n }, (_, i) => ({ time: nowTimestamp(), project: p, logId: 'x', entryJson: JSON.stringify(i === bad ? { i, refuse: true } : { i }) }));
+      await expect(store.appendAudit(rows(150, 140))).rejects.toThrow(/refused by the test/);
+      await expect(store.appendAudit(rows(10, 3))).rejects.toThrow(/refused by the test/);
+      expect(await store.queryAudit({ projects: [p], limit: 500 })).toEqual([]);
+      // The connection that failed is not left in a broken transaction: every later batch is written.
+      for (let k = 0; k < 12; k++) await store.appendAudit(rows(k % 2 === 0 ? 3 : 130));
+      expect(await store.queryAudit({ projects: [p], limit: 2000 })).toHaveLength(6 * 3 + 6 * 130);
+    } finally {
+      await execDirect(dialect, url, dialect === 'postgres' ? ['drop trigger refuse_audit on audit_log', 'drop function refuse_audit()'] : ['drop trigger refuse_audit']);
+    }
+  });
+
   it('round-trips 1 000- and 2 500-record audit batches in order, in and out of a transaction', async () => {
     const p = project();
     // Times out of order on purpose: the order is the order given (seq), not time.
