@@ -24,7 +24,7 @@ import { createRunRuntime } from './run/index.js';
 import { loggingRouter } from './api/logging.js';
 import { DecisionAuditWriter } from './audit/decision-log.js';
 import { Router } from './http/router.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, seriesBy, type Metrics } from './metrics.js';
 import { loadDockerConfig } from './registry/credentials.js';
 import { createRegistryClient } from './registry/registry-client.js';
 import { createTagResolver } from './registry/tag-resolver.js';
@@ -123,14 +123,12 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   // so Cloud Run resolves without the webhook's 30 s cache.
   const deployTags = createTagResolver({ client: registry, cacheTtlMs: 0 });
   // Every decision is counted, and counts a cache lookup or more: series are resolved once each.
-  const decisionSeries = new Map<string, { inc(): void }>();
-  const decisionSeconds = new Map<string, { observe(v: number): void }>();
-  const cacheCounters = new Map<DecisionCache, readonly [miss: { inc(): void }, hit: { inc(): void }]>();
-  const cacheSeries = (cache: DecisionCache, hit: boolean): { inc(): void } => {
-    let pair = cacheCounters.get(cache);
-    if (pair === undefined) cacheCounters.set(cache, (pair = [metrics.cache.series({ cache, result: 'miss' }), metrics.cache.series({ cache, result: 'hit' })]));
-    return pair[hit ? 1 : 0];
-  };
+  const decisionCount = seriesBy(
+    (verdict: string, mode: string, source: string, reason: string) => `${verdict}\n${mode}\n${source}\n${reason}`,
+    (verdict, mode, source, reason) => metrics.decisions.series({ verdict, mode, source, reason }),
+  );
+  const decisionTime = seriesBy((source: string) => source, (source) => metrics.decisionSeconds.series({ source }));
+  const cacheCount = seriesBy((cache: DecisionCache, hit: boolean) => `${cache}\n${hit}`, (cache, hit) => metrics.cache.series({ cache, result: hit ? 'hit' : 'miss' }));
   const decisions = createDecisionService({
     store,
     iam,
@@ -139,29 +137,20 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     logEntries: cloudRunLogEntries,
     ...(tags === undefined ? {} : { tags }),
     observe: (d, req, seconds) => {
-      const verdict = d.verdict.kind;
-      const mode = modeOf(d);
-      const source = req.source.kind;
-      const reason = firstReason(d);
-      const k = `${verdict}\n${mode}\n${source}\n${reason}`;
-      let count = decisionSeries.get(k);
-      if (count === undefined) decisionSeries.set(k, (count = metrics.decisions.series({ verdict, mode, source, reason })));
-      count.inc();
-      let time = decisionSeconds.get(source);
-      if (time === undefined) decisionSeconds.set(source, (time = metrics.decisionSeconds.series({ source })));
-      time.observe(seconds);
+      decisionCount(d.verdict.kind, modeOf(d), req.source.kind, firstReason(d)).inc();
+      decisionTime(req.source.kind).observe(seconds);
     },
-    observeCache: (cache, hit) => cacheSeries(cache, hit).inc(),
+    observeCache: (cache, hit) => cacheCount(cache, hit).inc(),
     observeStoreError: (operation) => metrics.storeErrors.inc({ operation }),
   });
   // Both listeners' requests: the API's routes and the webhook's (labelled `webhook …`). The
   // webhook counts every review, so each (route, status)'s series are resolved once.
-  const httpSeries = new Map<string, Map<number, { count: { inc(): void }; time: { observe(v: number): void } }>>();
+  const httpSeries = seriesBy(
+    (route: string, status: number) => `${route}\n${status}`,
+    (route, status) => ({ count: metrics.httpRequests.series({ route, code: String(status) }), time: metrics.httpSeconds.series({ route }) }),
+  );
   const observeHttp = ({ route, status, seconds }: { route: string; status: number; seconds: number }): void => {
-    let byStatus = httpSeries.get(route);
-    if (byStatus === undefined) httpSeries.set(route, (byStatus = new Map()));
-    let s = byStatus.get(status);
-    if (s === undefined) byStatus.set(status, (s = { count: metrics.httpRequests.series({ route, code: String(status) }), time: metrics.httpSeconds.series({ route }) }));
+    const s = httpSeries(route, status);
     s.count.inc();
     s.time.observe(seconds);
   };

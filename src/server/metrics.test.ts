@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Counter, createMetrics } from './metrics.js';
+import { Counter, createMetrics, seriesBy } from './metrics.js';
 
 describe('Counter', () => {
   it('counts a series resolved once together with inc() on the same labels, in any label order', () => {
@@ -22,6 +22,27 @@ describe('Counter', () => {
     const c = new Counter('t_total', 'test');
     c.series({ operation: 'policy' });
     expect(c.text()).toContain('t_total{operation="policy"} 0');
+  });
+});
+
+describe('seriesBy', () => {
+  it('resolves each combination of values once and hands back the same series after', () => {
+    const c = new Counter('t_total', 'test');
+    const made: string[] = [];
+    const byCache = seriesBy(
+      (cache: string, hit: boolean) => `${cache}\n${hit}`,
+      (cache, hit) => {
+        made.push(`${cache}/${hit}`);
+        return c.series({ cache, result: hit ? 'hit' : 'miss' });
+      },
+    );
+    byCache('policies', true).inc();
+    byCache('policies', true).inc();
+    byCache('policies', false).inc();
+    expect(byCache('attestors', true)).toBe(byCache('attestors', true));
+    expect(made).toEqual(['policies/true', 'policies/false', 'attestors/true']);
+    expect(c.get({ cache: 'policies', result: 'hit' })).toBe(2);
+    expect(c.get({ cache: 'policies', result: 'miss' })).toBe(1);
   });
 });
 

@@ -17,6 +17,20 @@ const render = (labels: Labels) => {
   return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
 };
 
+/**
+ * A hot path's series, resolved once per combination of label values: `key` names the
+ * combination, `make` resolves its series (or several) the first time it is met.
+ */
+export function seriesBy<A extends readonly unknown[], S>(key: (...values: A) => string, make: (...values: A) => S): (...values: A) => S {
+  const known = new Map<string, S>();
+  return (...values) => {
+    const k = key(...values);
+    let s = known.get(k);
+    if (s === undefined) known.set(k, (s = make(...values)));
+    return s;
+  };
+}
+
 export class Counter {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
   constructor(readonly name: string, readonly help: string) {}
