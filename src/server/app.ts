@@ -37,7 +37,7 @@ import { createRequestListener } from './http/http-server.js';
 import { bootstrapAdminToken, createIam } from './iam/iam-service.js';
 import { loadMasterKey } from './kms/master-key.js';
 import { jsonLogger, type Logger } from './log.js';
-import { openStore } from './store/sql-store.js';
+import { openStore, POSTGRES_AUDIT_ROWS_PER_STATEMENT } from './store/sql-store.js';
 import { startAuditWorker } from './audit/audit-worker.js';
 import type { Store } from './store/store.js';
 
@@ -112,6 +112,8 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     logger,
     onError: (f) => { if (f.kind !== 'retrying') metrics.auditLost.inc({ kind: f.kind }, f.count); },
     ...(auditLines === undefined ? {} : { lineSink: auditLines }),
+    // On PostgreSQL, one prepared statement per batch (see POSTGRES_AUDIT_ROWS_PER_STATEMENT).
+    ...(store.dialect === 'postgres' ? { maxBatch: POSTGRES_AUDIT_ROWS_PER_STATEMENT } : {}),
   });
   // One registry client for the whole server (its tokens are shared); decisions resolve tags only
   // with --resolve-tags, Cloud Run deploys always pin digests.
