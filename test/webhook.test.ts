@@ -280,6 +280,9 @@ describe('admission decisions', () => {
     expect(r.allowed).toBe(false);
     expect(r.status).toMatchObject({ code: 400, reason: 'BadRequest' });
     expect(r.status.message).toContain('spec.template.spec.containers[0].image: missing or empty');
+    const line = logLines.find((l) => l.includes('webhook review refused: malformed pod spec') && l.includes(r.uid));
+    expect(line, 'a warn line for the operator').toBeDefined();
+    expect(JSON.parse(line as string)).toMatchObject({ level: 'warn', project: 'demo', method: 'io.k8s.apps.v1.deployments.create', problem: expect.stringContaining('containers[0].image') });
   });
 
   it('an unknown project: denied (fail closed) as unavailable, not as a policy violation', async () => {

@@ -141,6 +141,9 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   const found = imagesOf(req);
   if (found.kind === 'not-a-workload') return allowResponse(req.uid);
   if (found.kind === 'invalid') {
+    // The API server validates objects before validating webhooks see them, so this is a caller
+    // that is not one, or a kind whose schema Tollgate reads differently: worth an operator's look.
+    opts.logger.warn('webhook review refused: malformed pod spec', { uid: req.uid, project: target.project, cluster: target.cluster, method: methodName(req), problem: found.problem.message });
     return failClosedResponse(req.uid, { code: 400, reason: 'BadRequest', message: `Binary Authorization cannot review this object: ${found.problem.message}` });
   }
   if (found.images.length === 0) return allowResponse(req.uid);

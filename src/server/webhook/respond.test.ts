@@ -3,7 +3,7 @@ import { coreDecisionService, EXEMPT_IMAGE, SIGNED_IMAGE, TEST_POLICIES, UNSIGNE
 import type { Decision } from '../../core/evaluation/decision.js';
 import { failedDecision } from '../../core/evaluation/evaluate.js';
 import type { DeploymentContext } from '../../core/evaluation/request.js';
-import { decisionResponse, failClosedResponse, VIOLATES_POLICY } from './respond.js';
+import { decisionResponse, failClosedResponse, fitWarnings, VIOLATES_POLICY, WARNING_BUDGET } from './respond.js';
 
 let service: RecordingDecisionService;
 beforeAll(async () => {
@@ -101,6 +101,44 @@ describe('decisionResponse', () => {
   it('a DENIED verdict without image details still says why', () => {
     const d: Decision = { schemaVersion: 'tollgate.dev/decision/v1', allowed: false, verdict: { kind: 'DENIED' }, context: ctx, images: [], messages: ['project nope does not exist'] };
     expect(decisionResponse(UID, d).response.status).toMatchObject({ code: 403, reason: VIOLATES_POLICY, message: 'project nope does not exist' });
+  });
+});
+
+describe('warnings the API server passes on whole', () => {
+  const codePoints = (s: string) => Array.from(s).length;
+
+  it('twenty unsigned images in dry run: whole warnings within 4 096 characters, then how many were left out', async () => {
+    const images = Array.from({ length: 20 }, (_, i) => `us-docker.pkg.dev/demo/apps/svc-${i}@sha256:${i.toString(16).padStart(2, '0').repeat(32)}`);
+    const d = await decide('dryrun', images);
+    expect(d.verdict.kind).toBe('DRY_RUN');
+    const warnings = decisionResponse(UID, d).response.warnings ?? [];
+    const shown = warnings.slice(0, -1);
+    // Without fitting, the API server would cut every one of the 20 to 256 characters, reason and all.
+    expect(shown.length).toBeGreaterThan(5);
+    expect(shown.length).toBeLessThan(20);
+    const messages = d.images.flatMap((i) => (i.verdict === 'DENIED' ? [i.message] : []));
+    expect(messages).toHaveLength(20);
+    expect(shown).toEqual(messages.slice(0, shown.length).map((m) => `Binary Authorization dry run (not enforced): ${m}`));
+    for (const w of shown) expect(w).toContain('No attestations found');
+    expect(warnings.at(-1)).toBe(`Binary Authorization: ${20 - shown.length} more warnings not shown (Kubernetes passes on 4096 characters of warnings; admission uid ${UID}).`);
+    expect(warnings.reduce((n, w) => n + codePoints(w), 0)).toBeLessThanOrEqual(WARNING_BUDGET);
+    // The audit annotation (not a header) keeps every message.
+    expect(decisionResponse(UID, d).response.auditAnnotations?.['overridden-verification-result']?.split('\n')).toHaveLength(20);
+  });
+
+  it('counts characters, not UTF-16 units, as the API server does', () => {
+    const wide = '😀'.repeat(1000); // 1 000 characters, 2 000 UTF-16 units
+    expect(fitWarnings([wide, wide.replace(/^./u, 'a'), wide.replace(/^./u, 'b'), wide.replace(/^./u, 'c')], 'u')).toHaveLength(4);
+    const five = ['a', 'b', 'c', 'd', 'e'].map((c) => c + '😀'.repeat(999));
+    const fitted = fitWarnings(five, 'u');
+    // 3 × 1 000 characters and the closing line fit; a fourth would not.
+    expect(fitted.slice(0, -1)).toEqual(five.slice(0, 3));
+    expect(fitted.at(-1)).toMatch(/^Binary Authorization: 2 more warnings not shown/);
+    expect(fitted.reduce((n, w) => n + codePoints(w), 0)).toBeLessThanOrEqual(WARNING_BUDGET);
+  });
+
+  it('drops repeats and replaces control characters, which would make the API server drop the warning', () => {
+    expect(fitWarnings(['one\nline', 'one\nline', 'tab\there\u0085', 'plain'], 'u')).toEqual(['one line', 'tab here ', 'plain']);
   });
 });
 

@@ -52,6 +52,39 @@ export function review(response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: ADMISSION_REVIEW_API_VERSION, kind: 'AdmissionReview', response };
 }
 
+/**
+ * The API server's budget for a request's warnings, in characters (Unicode code points). Past it,
+ * it cuts every warning to its first 256 characters, which for an image's message (its name with
+ * a digest, the rule, then the reason) drops the reason (k8s.io/apiserver's warning recorder).
+ */
+export const WARNING_BUDGET = 4096;
+
+/**
+ * Warnings as the API server will pass them on: no control characters (it silently drops a
+ * warning that has one, a line break included), no repeats (it drops them too), and within
+ * WARNING_BUDGET so that none is cut short: the first ones whole, then one line saying how many
+ * more there were.
+ */
+export function fitWarnings(warnings: readonly string[], uid: string): string[] {
+  // eslint-disable-next-line no-control-regex -- the control characters are what is replaced
+  const lines = [...new Set(warnings.map((w) => w.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')))];
+  // A string never has more code points than UTF-16 units, so most answers need no counting.
+  if (lines.reduce((sum, l) => sum + l.length, 0) <= WARNING_BUDGET) return lines;
+  const chars = (s: string): number => Array.from(s).length;
+  if (lines.reduce((sum, l) => sum + chars(l), 0) <= WARNING_BUDGET) return lines;
+  const more = (n: number): string =>
+    `Binary Authorization: ${n} more warning${n === 1 ? '' : 's'} not shown (Kubernetes passes on ${WARNING_BUDGET} characters of warnings; admission uid ${uid}).`;
+  const kept: string[] = [];
+  let used = chars(more(lines.length));
+  for (const l of lines) {
+    const n = chars(l);
+    if (used + n > WARNING_BUDGET) break;
+    kept.push(l);
+    used += n;
+  }
+  return [...kept, more(lines.length - kept.length)];
+}
+
 export function allowResponse(uid: string): AdmissionReviewResponse {
   return review({ uid, allowed: true });
 }
@@ -85,7 +118,7 @@ export function decisionResponse(
       return review({
         uid,
         allowed: true,
-        warnings: dryRunWarnings.length > 0 ? dryRunWarnings : allMessages.map((m) => `Binary Authorization dry run (not enforced): ${m}`),
+        warnings: fitWarnings(dryRunWarnings.length > 0 ? dryRunWarnings : allMessages.map((m) => `Binary Authorization dry run (not enforced): ${m}`), uid),
         auditAnnotations: { [AUDIT_DRY_RUN]: 'true', [AUDIT_OVERRIDDEN]: allMessages.join('\n') },
       });
     case 'BREAKGLASS': {
@@ -94,11 +127,11 @@ export function decisionResponse(
       return review({
         uid,
         allowed: true,
-        warnings: [
+        warnings: fitWarnings([
           `Binary Authorization breakglass: allowed without policy enforcement (${justification}); ${without}.${unrecorded === undefined ? ' This deployment is audited.' : ''}`,
           ...(unrecorded === undefined ? [] : [`This deployment is NOT in Tollgate's audit log yet (${unrecorded}); the server logged it as an error.`]),
           ...allMessages.map((m) => `Binary Authorization breakglass overrode: ${m}`),
-        ],
+        ], uid),
         auditAnnotations: {
           [AUDIT_BREAK_GLASS]: 'true',
           ...(allMessages.length > 0 ? { [AUDIT_OVERRIDDEN]: allMessages.join('\n') } : {}),
@@ -126,7 +159,7 @@ export function decisionResponse(
           message: messages.join('\n'),
           ...(causes.length > 0 ? { details: { causes } } : {}),
         },
-        ...(dryRunWarnings.length > 0 ? { warnings: dryRunWarnings } : {}),
+        ...(dryRunWarnings.length > 0 ? { warnings: fitWarnings(dryRunWarnings, uid) } : {}),
       });
     }
   }
