@@ -239,13 +239,16 @@ const LIST_RESOURCES: readonly ResourceRead[] = Array.from({ length: 1 << LIST_F
  * A lateral lookup per key rather than `k2 = any($3)`: with one note holding most rows (one CI
  * attestor signs most images), the planner took `any` to the (kind, k1, name) index and read
  * every row of the note: 39 ms against 0.55 ms per query of three keys on 40 000 rows, measured.
- * Per key, `k2 = d.k2` is the single lookup's own shape, planned on the k2 index.
+ * Per key, `k2 = d.k2` is the single lookup's own shape, planned on the k2 index. The rows come
+ * back unordered and listByK2s orders and cuts them: an outer `order by … limit` made the server
+ * set up a sort for every query, ~40% of its time for one (235 against 135 µs for six keys on
+ * 45 000 rows, measured), to order a handful of rows.
  */
 const LIST_BY_K2S = {
-  name: 'tollgate_list_by_k2s',
+  name: 'tollgate_list_by_k2s_unordered',
   postgres: `select r.* from unnest($3::text[]) as d(k2) cross join lateral (
       select ${RESOURCE_COLUMNS} from resources where kind = $1 and k1 = $2 and k2 = d.k2 order by name limit $4
-    ) r order by r.k2, r.name limit $4`,
+    ) r`,
 } as const;
 
 /** The list shape with exactly k1 and k2 (bits of LIST_FILTERS: k1 = 2, k2 = 4). */
@@ -363,7 +366,11 @@ class SqlOps implements StoreOps {
       }
       return rows.slice(0, limit).map(toResource);
     }
-    return (await this.readPostgres(LIST_BY_K2S, [kind, k1, keys, limit])).map(toResource);
+    const rows = await this.readPostgres(LIST_BY_K2S, [kind, k1, keys, limit]);
+    // As SQLite returns them: by key (in byte order, as sorted above), then by name in byte order.
+    const rank = new Map(keys.map((k, i) => [k, i]));
+    rows.sort((a, b) => (rank.get(a.k2 as string) as number) - (rank.get(b.k2 as string) as number) || Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
+    return rows.slice(0, limit).map(toResource);
   }
 
   /**
