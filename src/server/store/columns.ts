@@ -26,6 +26,11 @@ export function canonicalTimestamp(time: string): string {
   return `${iso.slice(0, -1)}${(m[3] ?? '').slice(3, 6).padEnd(3, '0')}Z`;
 }
 
+/** Compares by the UTF-8 bytes: the order both dialects give text (SQLite's BINARY, PostgreSQL's "C"). */
+export function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
 /**
  * PostgreSQL text cannot hold U+0000 (SQLite can): keys with it are rejected on write and match
  * nothing on read, the same on both dialects.

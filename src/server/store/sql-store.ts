@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { resolve } from 'node:path';
 import type pg from 'pg';
-import { canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAuditColumns } from './columns.js';
+import { byteOrder, canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAuditColumns } from './columns.js';
 import { migrate, transact } from './migrations.js';
 import { BoundedMap } from '../bounded-map.js';
 import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
@@ -354,7 +354,7 @@ class SqlOps implements StoreOps {
 
   async listByK2s(kind: ResourceKind, k1: string, k2s: readonly string[], limit: number): Promise<StoredResource[]> {
     // Byte order, as both dialects order k2 (see LIST_RESOURCES).
-    const keys = [...new Set(k2s)].filter((k) => !hasNul(k)).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+    const keys = [...new Set(k2s)].filter((k) => !hasNul(k)).sort(byteOrder);
     if (hasNul(k1) || keys.length === 0 || limit <= 0) return [];
     if (this.sqlite !== undefined) {
       // Every key with the same limit, cut to it at the end: one prepared statement, where
@@ -367,9 +367,8 @@ class SqlOps implements StoreOps {
       return rows.slice(0, limit).map(toResource);
     }
     const rows = await this.readPostgres(LIST_BY_K2S, [kind, k1, keys, limit]);
-    // As SQLite returns them: by key (in byte order, as sorted above), then by name in byte order.
-    const rank = new Map(keys.map((k, i) => [k, i]));
-    rows.sort((a, b) => (rank.get(a.k2 as string) as number) - (rank.get(b.k2 as string) as number) || Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
+    // As SQLite returns them: by key, then by name, both in byte order.
+    rows.sort((a, b) => byteOrder(a.k2 ?? '', b.k2 ?? '') || byteOrder(a.name, b.name));
     return rows.slice(0, limit).map(toResource);
   }
 
