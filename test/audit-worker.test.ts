@@ -1,25 +1,48 @@
 /**
- * The SQLite audit writer thread (src/server/audit/audit-worker.ts), run from the build: a worker
- * thread loads its module as JavaScript, which only dist/ has. Each case runs in a child Node
- * process, the way `tollgate serve` uses it, because one property is about the process itself:
- * it must not exit while a batch is still being written.
+ * The audit writer thread (src/server/audit/audit-worker.ts) on SQLite and on a real PostgreSQL,
+ * run from the build: a worker thread loads its module as JavaScript, which only dist/ has. Each
+ * case runs in a child Node process, the way `tollgate serve` uses it, because one property is
+ * about the process itself: it must not exit while a batch is still being written.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { startPostgres, type TestPostgres } from './support/postgres.js';
 import { ensureBuiltStore } from './support/store-writer.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist/server');
 let dir: string;
+let postgres: TestPostgres;
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuiltStore();
   dir = mkdtempSync(join(tmpdir(), 'tollgate-audit-worker-'));
+  postgres = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A database of its own for one case: a SQLite file, or a fresh database on the test server. */
+async function databaseFor(dialect: 'sqlite' | 'postgres', name: string): Promise<string> {
+  if (dialect === 'sqlite') return join(dir, `${name}.db`);
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  const database = `${new URL(postgres.url).pathname.slice(1)}_aw_${name}`;
+  try {
+    await admin.query(`create database "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(postgres.url);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
 
 /** Runs an ES module script in a child process and returns its last stdout line as JSON. */
 function run(name: string, body: string): Record<string, unknown> {
@@ -39,12 +62,12 @@ ${body}
   return JSON.parse(last) as Record<string, unknown>;
 }
 
-describe('the audit writer thread', () => {
-  it('writes every entry the group-committing writer is given, in order, before the process may exit', () => {
-    const db = join(dir, 'all.db');
-    const out = run('all', `
+describe.each(['sqlite', 'postgres'] as const)('the audit writer thread on %s', (dialect) => {
+  it('writes every entry the group-committing writer is given, in order, before the process may exit', async () => {
+    const db = await databaseFor(dialect, 'all');
+    const out = run(`all-${dialect}`, `
 const store = await openStore(${JSON.stringify(db)});
-const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'sqlite', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: '${dialect}', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
 const writer = new DecisionAuditWriter({ store: appender, logger });
 let n = 0;
 for (let i = 0; i < 60; i++) {
@@ -61,9 +84,9 @@ await store.close();
     expect(out).toMatchObject({ recorded: 2400, stored: 2400, inOrder: true, logs: [] });
   });
 
-  it('rejects a batch the store refuses (nothing of it written), and the writer reports the loss', () => {
-    const db = join(dir, 'bad.db');
-    const out = run('bad', `
+  it('rejects a batch the store refuses (nothing of it written), and the writer reports the loss', async () => {
+    const db = await databaseFor(dialect, 'bad');
+    const out = run(`bad-${dialect}`, `
 const store = await openStore(${JSON.stringify(db)});
 const appender = await startAuditWorker(${JSON.stringify(db)}, store, logger);
 let error = '';
@@ -82,7 +105,33 @@ await store.close();
     expect(out).toMatchObject({ failures: ['retrying', 'lost'], stored: 0 });
   });
 
-  it('uses the main store for an in-memory database, which another connection cannot share', () => {
+  it.runIf(dialect === 'postgres')('writes through one connection of its own, which it closes on close', async () => {
+    const db = await databaseFor(dialect, 'conn');
+    const out = run(`conn-${dialect}`, `
+import { createRequire } from 'node:module';
+const pg = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('pg');
+const store = await openStore(${JSON.stringify(db)});
+const watcher = new pg.Client({ connectionString: ${JSON.stringify(db)} });
+await watcher.connect();
+// Backends on this database other than the watcher's: the store's pool and the worker's.
+const count = async () => Number((await watcher.query('select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')).rows[0].n);
+const settled = async (want) => { for (let i = 0; i < 100 && (await count()) !== want; i++) await new Promise((r) => setTimeout(r, 20)); return count(); };
+await store.queryAudit({ limit: 1 });
+const before = await count();
+const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'postgres', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+for (let i = 0; i < 3; i++) await appender.appendAudit(Array.from({ length: 100 }, (_, k) => ({ time: new Date().toISOString(), project: 'p', logId: 'x', entry: { insertId: 'e' + (100 * i + k) } })));
+const writing = await count();
+await appender.close();
+const after = await settled(before);
+const stored = (await store.queryAudit({ limit: 1000 })).length;
+await watcher.end();
+await store.close();
+console.log(JSON.stringify({ added: writing - before, left: after - before, stored, logs }));
+`);
+    expect(out).toEqual({ added: 1, left: 0, stored: 300, logs: [] });
+  });
+
+  it.runIf(dialect === 'sqlite')('uses the main store for an in-memory database, which another connection cannot share', () => {
     const out = run('memory', `
 const calls = [];
 const appender = await startAuditWorker(':memory:', { dialect: 'sqlite', appendAudit: async (r) => { calls.push(r.length); } }, logger);

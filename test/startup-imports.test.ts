@@ -49,10 +49,10 @@ describe('what the server loads when it starts', () => {
     }
   });
 
-  it('the audit writer thread loads the SQLite driver and the insert, not the store', () => {
+  it('the audit writer thread loads no database driver and not the store: only the driver its database needs, when it starts', () => {
     const { packages, dist } = loadedBy('server/audit/audit-worker.js');
-    expect(packages.has('better-sqlite3')).toBe(true);
-    expect([...packages].filter((p) => p !== 'better-sqlite3' && p !== 'bindings' && p !== 'file-uri-to-path')).toEqual([]);
+    expect([...packages]).toEqual([]);
     expect(dist.some((u) => u.endsWith('/store/sql-store.js'))).toBe(false);
+    expect(dist.some((u) => u.endsWith('/store/sqlite-direct.js') || u.endsWith('/store/postgres-direct.js'))).toBe(false);
   });
 });

@@ -37,7 +37,8 @@ import { createRequestListener } from './http/http-server.js';
 import { bootstrapAdminToken, createIam } from './iam/iam-service.js';
 import { loadMasterKey } from './kms/master-key.js';
 import { jsonLogger, type Logger } from './log.js';
-import { openStore, POSTGRES_AUDIT_ROWS_PER_STATEMENT } from './store/sql-store.js';
+import { openStore } from './store/sql-store.js';
+import { POSTGRES_AUDIT_ROWS_PER_STATEMENT } from './store/postgres-direct.js';
 import { startAuditWorker } from './audit/audit-worker.js';
 import type { Store } from './store/store.js';
 
@@ -105,7 +106,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   const deps: AppDeps = { store, iam, logger, settings: { publicUrl: url, dataDir: config.dataDir } };
   const metrics = createMetrics();
   const auditLines = auditLineSink(config.auditLog);
-  // On SQLite, decision entries are written by a thread of their own (see audit-worker.ts).
+  // Decision entries are written by a thread of their own (see audit-worker.ts).
   const auditAppender = await startAuditWorker(config.database, store, logger);
   const recorder = new DecisionAuditWriter({
     store: auditAppender,

@@ -1,57 +1,69 @@
 /**
- * Decision audit writes on a worker thread (SQLite). better-sqlite3 is synchronous: on the main
+ * Decision audit writes on a worker thread. On SQLite, better-sqlite3 is synchronous: on the main
  * thread every group commit (the inserts and the WAL fsync) stops every review in flight for its
- * duration, which is what sets the webhook's tail latency under load. The worker opens its own
- * connection to the same database file and writes the batches the DecisionAuditWriter hands it;
- * SQLite's locks (WAL, busy_timeout) coordinate it with the main thread's connection exactly as
- * they coordinate replicas sharing one file. PostgreSQL needs none of this: its driver waits off
- * the event loop already.
+ * duration, which is what sets the webhook's tail latency under load. On PostgreSQL the driver
+ * waits off the event loop, but handing it ~3 KB entries on the main thread made that thread's
+ * heap collect its old generation every ~0.6 s under load (each pause stalling the reviews in
+ * flight), where handing the same batches to a thread did not (docs/performance.md item 29).
+ * The worker opens its own connection to the same database and writes the batches the
+ * DecisionAuditWriter hands it: SQLite's locks (WAL, busy_timeout) coordinate it with the main
+ * thread's connection exactly as they coordinate replicas sharing one file; on PostgreSQL it is
+ * one more client.
  *
  * The contract is `StoreOps.appendAudit`'s: the promise resolves once the rows are committed and
  * rejects when they were not (the writer retries once and reports a loss). If the worker dies,
  * every pending batch is rejected and later batches are written on the main thread's store, so
  * decisions keep being audited.
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import { toAuditColumns } from '../store/columns.js';
-import { openSqliteDatabase, SqliteDirect } from '../store/sqlite-direct.js';
+import { toAuditColumns, type AuditColumns } from '../store/columns.js';
 import type { AuditRecord, EncodedAuditRecord, Store, StoreOps } from '../store/store.js';
 
 type Batch = readonly (AuditRecord | EncodedAuditRecord)[];
 
-interface Request {
-  readonly id: number;
-  readonly records: Batch;
-}
+/** Where the worker writes: the server's own database, through a connection of the worker's. */
+type Target = { readonly sqliteFile: string } | { readonly postgresUrl: string };
 
-type Reply = { readonly id: number; readonly ok: true } | { readonly id: number; readonly ok: false; readonly error: string } | { readonly ready: true } | { readonly failed: string };
+type Request = { readonly id: number; readonly records: Batch } | { readonly close: true };
+
+type Reply =
+  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly ok: false; readonly error: string }
+  | { readonly ready: true }
+  | { readonly failed: string }
+  | { readonly closed: true };
 
 export interface AuditAppender extends Pick<StoreOps, 'appendAudit'> {
   close(): Promise<void>;
 }
 
+/** How long close waits for the worker to finish its batches and close its connection. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 /**
- * The appender decision entries go through: for a SQLite database file, the worker; otherwise the
- * store itself — PostgreSQL, and in-memory SQLite, which another connection cannot share (and the
- * store too if the worker cannot start).
+ * The appender decision entries go through: for a SQLite database file or a PostgreSQL URL, the
+ * worker; otherwise the store itself (in-memory SQLite, which another connection cannot share,
+ * and any database when the worker cannot start).
  */
 export async function startAuditWorker(database: string, store: Pick<Store, 'appendAudit' | 'dialect'>, logger: Logger): Promise<AuditAppender> {
   const fallback: AuditAppender = { appendAudit: (r) => store.appendAudit(r), close: async () => undefined };
-  const file = database.replace(/^sqlite:(\/\/)?/, '');
-  if (store.dialect !== 'sqlite' || file === '' || file === ':memory:' || file.startsWith('file:')) return fallback;
+  const target = targetOf(database, store.dialect);
+  if (target === undefined) return fallback;
 
   // A small young generation: the worker only turns short-lived batches into rows, and every
   // megabyte it holds counts against the server's memory.
-  const worker = new Worker(new URL(import.meta.url), { workerData: { file }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  const worker = new Worker(new URL(import.meta.url), { workerData: { auditTarget: target }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: string | undefined;
+  let onClosed: (() => void) | undefined;
 
   const ready = new Promise<void>((resolve, reject) => {
     worker.on('message', (m: Reply) => {
       if ('ready' in m) return resolve();
       if ('failed' in m) return reject(new Error(m.failed));
+      if ('closed' in m) return onClosed?.();
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (pending.size === 0) worker.unref();
@@ -100,42 +112,81 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
     async close() {
       if (dead !== undefined) return;
       await last;
+      // Let the worker close its connection (a PostgreSQL server otherwise logs a dropped client).
+      worker.ref();
+      const closed = new Promise<void>((resolve) => {
+        onClosed = resolve;
+        setTimeout(resolve, CLOSE_TIMEOUT_MS).unref();
+      });
+      worker.postMessage({ close: true } satisfies Request);
+      await closed;
       dead = 'closed';
       await worker.terminate();
     },
   };
 }
 
+function targetOf(database: string, dialect: Store['dialect']): Target | undefined {
+  if (dialect === 'postgres') return { postgresUrl: database };
+  const file = database.replace(/^sqlite:(\/\/)?/, '');
+  if (file === '' || file === ':memory:' || file.startsWith('file:')) return undefined;
+  return { sqliteFile: file };
+}
+
+interface Writer {
+  write(rows: AuditColumns): Promise<void> | void;
+  close(): Promise<void> | void;
+}
+
 /**
- * The worker side: a connection of its own and the store's prepared insert, nothing more (not
- * the whole store: every module loaded here is loaded a second time, in this thread's heap).
- * Batches are written one after another in arrival order, each in a transaction of its own.
+ * A connection of the worker's own and the store's insert, nothing more: not the whole store, and
+ * only the driver of the database at hand (every module loaded here is loaded a second time, in
+ * this thread's heap).
  */
-function runWorker(): void {
-  const port = parentPort;
-  if (port === null) return;
-  const { file } = workerData as { file: string };
-  let sqlite: SqliteDirect;
+async function openWriter(target: Target): Promise<Writer> {
+  if ('postgresUrl' in target) {
+    // One connection: batches are written one at a time.
+    const { appendAuditRows, openPostgresPool } = await import('../store/postgres-direct.js');
+    const pool = await openPostgresPool(target.postgresUrl, 1);
+    return { write: (rows) => appendAuditRows(pool, rows), close: () => pool.end() };
+  }
+  const { openSqliteDatabase, SqliteDirect } = await import('../store/sqlite-direct.js');
+  const database = openSqliteDatabase(target.sqliteFile);
+  // Appends touch only the last pages of the table and its index: a small page cache will do
+  // (better-sqlite3's default is 16 MB per connection, which this thread would fill with pages
+  // it never reads again).
+  database.pragma('cache_size = -2048');
+  const sqlite = new SqliteDirect(database);
+  return { write: (rows) => sqlite.appendAudit(rows, false), close: () => void database.close() };
+}
+
+/** The worker side: batches are written one after another in arrival order, each in a transaction of its own. */
+async function runWorker(port: MessagePort, target: Target): Promise<void> {
+  let writer: Writer;
   try {
-    const database = openSqliteDatabase(file);
-    // Appends touch only the last pages of the table and its index: a small page cache will do
-    // (better-sqlite3's default is 16 MB per connection, which this thread would fill with pages
-    // it never reads again).
-    database.pragma('cache_size = -2048');
-    sqlite = new SqliteDirect(database);
+    writer = await openWriter(target);
   } catch (e) {
     port.postMessage({ failed: e instanceof Error ? e.message : String(e) } satisfies Reply);
     return;
   }
+  let queue: Promise<void> = Promise.resolve();
   port.on('message', (m: Request) => {
-    try {
-      sqlite.appendAudit(toAuditColumns(m.records), false);
-      port.postMessage({ id: m.id, ok: true } satisfies Reply);
-    } catch (e) {
-      port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) } satisfies Reply);
-    }
+    queue = queue.then(async () => {
+      if ('close' in m) {
+        await Promise.resolve(writer.close()).catch(() => undefined);
+        port.postMessage({ closed: true } satisfies Reply);
+        return;
+      }
+      try {
+        await writer.write(toAuditColumns(m.records));
+        port.postMessage({ id: m.id, ok: true } satisfies Reply);
+      } catch (e) {
+        port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) } satisfies Reply);
+      }
+    });
   });
   port.postMessage({ ready: true } satisfies Reply);
 }
 
-if (!isMainThread && (workerData as { file?: unknown } | null)?.file !== undefined) runWorker();
+const auditTarget = isMainThread ? undefined : (workerData as { auditTarget?: Target } | null)?.auditTarget;
+if (auditTarget !== undefined && parentPort !== null) void runWorker(parentPort, auditTarget);

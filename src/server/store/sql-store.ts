@@ -12,6 +12,7 @@ import { byteOrder, canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAudit
 import { migrate, transact } from './migrations.js';
 import { BoundedMap } from '../bounded-map.js';
 import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
+import { appendAuditRows, auditInsertStatements, openPostgresPool } from './postgres-direct.js';
 import {
   StoreAlreadyExists,
   StoreNotFound,
@@ -70,16 +71,7 @@ type Db = Kysely<Database_> | Transaction<Database_>;
  */
 export async function openStore(url: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(url)) {
-    // Loaded only here: a server on SQLite never needs the PostgreSQL client in memory.
-    const { default: postgres } = await import('pg');
-    // A database that stops answering must fail reads (decisions then deny, fail closed, and
-    // count as store errors) rather than hold them for ever: connecting gives up after 10 s, a
-    // query after 30 s, and TCP keepalive notices a peer that vanished.
-    const pool = new postgres.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000, query_timeout: 30_000, keepAlive: true });
-    // An idle pooled connection that the server drops (restart, failover, idle timeout) is
-    // reported as an 'error' event; unhandled, it would crash the process. The pool discards the
-    // connection and the next query opens a new one, so there is nothing else to do here.
-    pool.on('error', () => undefined);
+    const pool = await openPostgresPool(url, 10);
     const db = new Kysely<Database_>({ dialect: new PostgresDialect({ pool }) });
     try {
       await migrate(db, 'postgres');
@@ -101,28 +93,6 @@ export async function openStore(url: string): Promise<Store> {
     throw err;
   }
   return new SqlStore(db, 'sqlite', gate, new SqliteDirect(sqlite));
-}
-
-/**
- * Rows per audit insert statement on PostgreSQL: each count 1…64 is a named prepared statement,
- * parsed and planned once per pooled connection. Parsing and planning a 64-row VALUES statement
- * afresh cost the server as much again as inserting its rows (26 against 16 µs per 3 KB row,
- * measured in batches of 64), but a connection keeps every statement it prepared, and the plans
- * grow with the row count: all counts up to 64 take ~3.5 MB of a backend's memory, up to 250
- * ~40 MB. The decision audit writer sends batches of this size (app.ts), so each is one statement.
- */
-export const POSTGRES_AUDIT_ROWS_PER_STATEMENT = 64;
-
-/** `insert into audit_log … values ($1, $2, $3, $4), …` for n rows (PostgreSQL), each text made once. */
-const auditInsertTexts: string[] = [];
-function auditInsertText(n: number): string {
-  let text = auditInsertTexts[n];
-  if (text === undefined) {
-    const groups: string[] = new Array<string>(n);
-    for (let r = 0; r < n; r++) groups[r] = `($${4 * r + 1}, $${4 * r + 2}, $${4 * r + 3}, $${4 * r + 4})`;
-    auditInsertTexts[n] = text = `insert into audit_log (time, project, log_id, entry) values ${groups.join(', ')}`;
-  }
-  return text;
 }
 
 /** Compiled statements kept per SQL text; the oldest goes when a new one would exceed this. */
@@ -438,11 +408,11 @@ class SqlOps implements StoreOps {
   }
 
   /**
-   * The hot write path (the decision audit writer sends up to 1 000 rows at a time). Every record
-   * is validated before anything is written, so a bad one leaves nothing behind; then one
-   * statement per 1 000 rows on PostgreSQL, one precompiled single-row insert per row on SQLite
-   * (in a transaction of its own unless already in one). Either way rows get ascending seq in
-   * the order given.
+   * The hot write path. Every record is validated before anything is written, so a bad one
+   * leaves nothing behind; then prepared statements of at most 64 rows on PostgreSQL (several in
+   * one transaction, postgres-direct.ts), one precompiled single-row insert per row on SQLite (in
+   * a transaction of its own unless already in one). Either way rows get ascending seq in the
+   * order given.
    */
   async appendAudit(records: readonly (AuditRecord | EncodedAuditRecord)[]): Promise<void> {
     if (records.length === 0) return;
@@ -451,47 +421,9 @@ class SqlOps implements StoreOps {
       this.sqlite.appendAudit(rows, this.inTransaction);
       return;
     }
-    // Multi-row VALUES statements of at most 64 rows, each value a text parameter: the server only
-    // copies them. Reading the batch as JSON arrays instead (json_array_elements, one statement
-    // text for any size) made PostgreSQL parse the entries twice, validating the array and then
-    // splitting it: ~42 against ~28 µs of the server's time per 3 KB row, measured in batches of
-    // 200. A plain INSERT … VALUES inserts its rows in list order, so the bigserial seq is drawn
-    // in the order given. A batch of several statements is one transaction.
-    const n = rows.time.length;
-    const statements: { name: string; text: string; values: string[] }[] = [];
-    for (let start = 0; start < n; start += POSTGRES_AUDIT_ROWS_PER_STATEMENT) {
-      const count = Math.min(POSTGRES_AUDIT_ROWS_PER_STATEMENT, n - start);
-      const values: string[] = new Array<string>(4 * count);
-      for (let r = 0; r < count; r++) {
-        values[4 * r] = rows.time[start + r]!;
-        values[4 * r + 1] = rows.project[start + r]!;
-        values[4 * r + 2] = rows.logId[start + r]!;
-        values[4 * r + 3] = rows.entry[start + r]!;
-      }
-      statements.push({ name: `tollgate_audit_insert_${count}`, text: auditInsertText(count), values });
-    }
-    if (this.pool === undefined) {
-      // Inside a transaction (its connection is Kysely's): the same texts, parsed each time.
-      for (const st of statements) await this.db.executeQuery(CompiledQuery.raw(st.text, st.values));
-      return;
-    }
-    if (statements.length === 1) {
-      await this.pool.query(statements[0]!);
-      return;
-    }
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('begin');
-      for (const st of statements) await client.query(st);
-      await client.query('commit');
-    } catch (e) {
-      // A connection that cannot even roll back is closed rather than given back to the pool.
-      await client.query('rollback').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
-      throw e;
-    } finally {
-      client.release(broken);
-    }
+    if (this.pool !== undefined) return appendAuditRows(this.pool, rows);
+    // Inside a transaction (its connection is Kysely's): the same texts, parsed each time.
+    for (const st of auditInsertStatements(rows)) await this.db.executeQuery(CompiledQuery.raw(st.text, st.values));
   }
 
   async queryAudit(q: AuditQuery): Promise<StoredAuditRecord[]> {
