@@ -74,6 +74,7 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
       if (dead !== undefined) return;
       dead = why;
       reject(new Error(why));
+      onClosed?.();
       for (const p of pending.values()) p.reject(new Error(`the audit writer thread stopped: ${why}`));
       pending.clear();
     };
