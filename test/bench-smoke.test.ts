@@ -58,7 +58,9 @@ describe('npm run bench -- --short', () => {
     for (const d of result.dialects) expect(d.auditProblems, output).toEqual([]);
 
     const withPostgres = postgresAvailable();
-    for (const id of SCENARIOS) {
+    // The bare floor again at each dialect's half-load rate, for the dialects that were measured.
+    const atRates = ['floor-sqlite-half', ...(withPostgres ? ['floor-postgres-half'] : [])];
+    for (const id of [...SCENARIOS, ...atRates]) {
       const s = result.scenarios.find((x) => x.id === id);
       expect(s, `scenario ${id} in:\n${output}`).toBeDefined();
       if (s === undefined) continue;
@@ -75,7 +77,7 @@ describe('npm run bench -- --short', () => {
       expect(s.result?.wrong).toBe(0);
     }
     // The report's parts are all there: the ratios against the floors and the peak RSS.
-    for (const part of ['warm / transport floor', 'every image new / cold floor', '(b) / (c)', 'p99 at 50% of warm load', 'peak RSS']) {
+    for (const part of ['warm / transport floor', 'every image new / cold floor', '(b) / (c)', 'p99 at 50% of warm load', 'peak RSS', "at sqlite's 50% rate"]) {
       expect(bench.stdout).toContain(part);
     }
     expect(bench.stdout).toMatch(/^OK in /m);
