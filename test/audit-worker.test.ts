@@ -131,6 +131,33 @@ console.log(JSON.stringify({ added: writing - before, left: after - before, stor
     expect(out).toEqual({ added: 1, left: 0, stored: 300, logs: [] });
   });
 
+  it.runIf(dialect === 'postgres')('replaces its connection when the database drops it', async () => {
+    const db = await databaseFor(dialect, 'drop');
+    const out = run(`drop-${dialect}`, `
+import { createRequire } from 'node:module';
+const pg = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('pg');
+const store = await openStore(${JSON.stringify(db)});
+const admin = new pg.Client({ connectionString: ${JSON.stringify(db)} });
+await admin.connect();
+const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'postgres', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+const batch = (tag) => Array.from({ length: 10 }, (_, k) => ({ time: new Date().toISOString(), project: 'p', logId: 'x', entry: { insertId: tag + k } }));
+await appender.appendAudit(batch('before'));
+// What a failover or an idle timeout does: the server ends every other connection, the worker's included.
+const { rowCount } = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+await new Promise((r) => setTimeout(r, 200));
+let during = 'written';
+try { await appender.appendAudit(batch('during')); } catch (e) { during = 'rejected'; }
+await appender.appendAudit(batch('after'));
+await appender.close();
+const ids = (await store.queryAudit({ limit: 100 })).map((r) => r.entry.insertId);
+await admin.end();
+await store.close();
+console.log(JSON.stringify({ terminated: rowCount > 0, during, before: ids.filter((i) => i.startsWith('before')).length, after: ids.filter((i) => i.startsWith('after')).length }));
+`);
+    expect(out).toMatchObject({ terminated: true, before: 10, after: 10 });
+    expect(['written', 'rejected']).toContain(out['during']);
+  });
+
   it.runIf(dialect === 'sqlite')('uses the main store for an in-memory database, which another connection cannot share', () => {
     const out = run('memory', `
 const calls = [];
