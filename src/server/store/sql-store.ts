@@ -2,7 +2,7 @@
  * The Store implemented once with Kysely for both dialects. Where SQLite and PostgreSQL differ
  * (column types, connection setup) the dialect flag decides, in this file only. The hottest
  * paths (get, list, the audit insert, the change mark) bypass Kysely's query builder with SQL
- * written out here.
+ * written out here and in sqlite-direct.ts and postgres-direct.ts.
  */
 import type Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql, type Generated, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
