@@ -44,6 +44,20 @@ async function databaseFor(dialect: 'sqlite' | 'postgres', name: string): Promis
   return url.toString();
 }
 
+/**
+ * The PostgreSQL cases' child-script opening: the store, a client of its own (`admin`) on the same
+ * database, and a main store (`noFallback`) whose use would fail the case, so the worker is what writes.
+ */
+function postgresPreamble(db: string): string {
+  return `
+import { createRequire } from 'node:module';
+const pg = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('pg');
+const store = await openStore(${JSON.stringify(db)});
+const admin = new pg.Client({ connectionString: ${JSON.stringify(db)} });
+await admin.connect();
+const noFallback = { dialect: 'postgres', appendAudit: async () => { throw new Error('fallback used'); } };`;
+}
+
 /** Runs an ES module script in a child process and returns its last stdout line as JSON. */
 function run(name: string, body: string): Record<string, unknown> {
   const file = join(dir, `${name}.mjs`);
@@ -108,23 +122,19 @@ await store.close();
   it.runIf(dialect === 'postgres')('writes through one connection of its own, which it closes on close', async () => {
     const db = await databaseFor(dialect, 'conn');
     const out = run(`conn-${dialect}`, `
-import { createRequire } from 'node:module';
-const pg = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('pg');
-const store = await openStore(${JSON.stringify(db)});
-const watcher = new pg.Client({ connectionString: ${JSON.stringify(db)} });
-await watcher.connect();
-// Backends on this database other than the watcher's: the store's pool and the worker's.
-const count = async () => Number((await watcher.query('select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')).rows[0].n);
+${postgresPreamble(db)}
+// Backends on this database other than admin's: the store's pool and the worker's.
+const count = async () => Number((await admin.query('select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')).rows[0].n);
 const settled = async (want) => { for (let i = 0; i < 100 && (await count()) !== want; i++) await new Promise((r) => setTimeout(r, 20)); return count(); };
 await store.queryAudit({ limit: 1 });
 const before = await count();
-const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'postgres', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+const appender = await startAuditWorker(${JSON.stringify(db)}, noFallback, logger);
 for (let i = 0; i < 3; i++) await appender.appendAudit(Array.from({ length: 100 }, (_, k) => ({ time: new Date().toISOString(), project: 'p', logId: 'x', entry: { insertId: 'e' + (100 * i + k) } })));
 const writing = await count();
 await appender.close();
 const after = await settled(before);
 const stored = (await store.queryAudit({ limit: 1000 })).length;
-await watcher.end();
+await admin.end();
 await store.close();
 console.log(JSON.stringify({ added: writing - before, left: after - before, stored, logs }));
 `);
@@ -134,12 +144,8 @@ console.log(JSON.stringify({ added: writing - before, left: after - before, stor
   it.runIf(dialect === 'postgres')('replaces its connection when the database drops it', async () => {
     const db = await databaseFor(dialect, 'drop');
     const out = run(`drop-${dialect}`, `
-import { createRequire } from 'node:module';
-const pg = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('pg');
-const store = await openStore(${JSON.stringify(db)});
-const admin = new pg.Client({ connectionString: ${JSON.stringify(db)} });
-await admin.connect();
-const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: 'postgres', appendAudit: async () => { throw new Error('fallback used'); } }, logger);
+${postgresPreamble(db)}
+const appender = await startAuditWorker(${JSON.stringify(db)}, noFallback, logger);
 const batch = (tag) => Array.from({ length: 10 }, (_, k) => ({ time: new Date().toISOString(), project: 'p', logId: 'x', entry: { insertId: tag + k } }));
 await appender.appendAudit(batch('before'));
 // What a failover or an idle timeout does: the server ends every other connection, the worker's included.
