@@ -158,6 +158,14 @@ interface DialectReport {
   auditProblems: string[];
 }
 
+/**
+ * A rate-limited (open-loop) run right after the one whose rate it halves: no warm-up, and its
+ * own request indexes from startIndex, enough for the whole run at that rate.
+ */
+function openLoop(rate: number, startIndex: number, durationMs: number): Partial<Job> {
+  return { rate, warmupMs: 0, startIndex, maxRequests: Math.ceil((rate * durationMs) / 1000) + 100 };
+}
+
 async function main(): Promise<number> {
   const settings = parseArgs(process.argv.slice(2));
   const root = findRoot();
@@ -261,7 +269,7 @@ async function main(): Promise<number> {
         if (!verify) {
           // The machine's own tail: the bare server at half its load, beside Tollgate's p99 at half of its own.
           const rate = Math.max(50, Math.round((full.result?.perSecond ?? 1000) / 2));
-          const job = warmJob(floor.url, certs.caPem, 'allow-all', { rate, warmupMs: 0, startIndex: 1_000_000, maxRequests: Math.ceil((rate * settings.durationMs) / 1000) + 100 });
+          const job = warmJob(floor.url, certs.caPem, 'allow-all', openLoop(rate, 1_000_000, settings.durationMs));
           await run('floor-half', `transport floor at 50% load, ${fmt(rate)}/s`, job, floor.pid);
         }
       } finally {
@@ -331,7 +339,7 @@ async function main(): Promise<number> {
       const floor = await startFloor(join(here, 'floor.js'), cert, key, false);
       try {
         for (const { dialect, rate } of halves) {
-          const job = warmJob(floor.url, certs.caPem, 'allow-all', { rate, warmupMs: 0, startIndex: 2_000_000, maxRequests: Math.ceil((rate * settings.durationMs) / 1000) + 100 });
+          const job = warmJob(floor.url, certs.caPem, 'allow-all', openLoop(rate, 2_000_000, settings.durationMs));
           await run(`floor-${dialect}-half`, `transport floor at ${dialect}'s 50% rate, ${fmt(rate)}/s`, job, floor.pid);
         }
       } finally {
@@ -432,7 +440,7 @@ async function benchDialect(d: DialectRun): Promise<void> {
   report.rssSmallMB = await measured('server for (a) and (b)', async (server) => {
     const warm = await d.run(`${dialect}-warm`, d.labels.warm, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid);
     const rate = Math.max(50, Math.round((warm.result?.perSecond ?? 1000) / 2));
-    const halfJob = d.warmJob(server.webhookUrl, server.ca, 'policy', { rate, warmupMs: 0, startIndex: 1_000_000, maxRequests: Math.ceil((rate * settings.durationMs) / 1000) + 100 });
+    const halfJob = d.warmJob(server.webhookUrl, server.ca, 'policy', openLoop(rate, 1_000_000, settings.durationMs));
     const half = await d.run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid);
     const cold = await d.run(`${dialect}-cold`, d.labels.cold, d.coldJob(server.webhookUrl, server.ca), server.pid);
     return [warm, half, cold];
