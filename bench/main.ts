@@ -93,6 +93,8 @@ interface Scenario {
   mainCpuUs?: number;
   /** The main thread's CPU time as a share of the measured wall time (1 = the event loop never waited). */
   mainBusy?: number;
+  /** PostgreSQL's CPU time (every process of the bench's cluster) per answered review, in µs. */
+  dbCpuUs?: number;
   skipped?: string;
   failed?: string;
 }
@@ -120,7 +122,7 @@ function scenarioLine(s: Scenario): string {
   const r = s.result as LoadResult;
   const errors = r.errors + (s.warmup?.errors ?? 0);
   const wrong = r.wrong + (s.warmup?.wrong ?? 0);
-  return `${head} ${fmt(r.perSecond).padStart(7)}/s  p50 ${fmt(r.p50, 2).padStart(6)} ms  p99 ${fmt(r.p99, 2).padStart(6)} ms  cpu ${fmt(s.cpuUs ?? Number.NaN).padStart(5)} µs/review (main thread ${fmt(s.mainCpuUs ?? Number.NaN).padStart(3)}, busy ${fmt(100 * (s.mainBusy ?? Number.NaN)).padStart(3)}%; loader ${fmt(r.loaderCpuUs).padStart(3)})  ${fmt(r.requests).padStart(7)} reviews  ${errors} errors  ${wrong} wrong${r.exhausted ? '  (pool used up)' : ''}`;
+  return `${head} ${fmt(r.perSecond).padStart(7)}/s  p50 ${fmt(r.p50, 2).padStart(6)} ms  p99 ${fmt(r.p99, 2).padStart(6)} ms  cpu ${fmt(s.cpuUs ?? Number.NaN).padStart(5)} µs/review (main thread ${fmt(s.mainCpuUs ?? Number.NaN).padStart(3)}, busy ${fmt(100 * (s.mainBusy ?? Number.NaN)).padStart(3)}%; loader ${fmt(r.loaderCpuUs).padStart(3)}${s.dbCpuUs === undefined ? '' : `; database ${fmt(s.dbCpuUs).padStart(3)}`})  ${fmt(r.requests).padStart(7)} reviews  ${errors} errors  ${wrong} wrong${r.exhausted ? '  (pool used up)' : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ async function main(): Promise<number> {
   const loader = new LoadGenerator(join(here, 'load.js'));
   const base = { root, path: ADMISSION_PATH, connections: settings.connections };
 
-  const run = async (id: string, label: string, job: Job, pid: number): Promise<Scenario> => {
+  const run = async (id: string, label: string, job: Job, pid: number, databaseCpu?: () => number): Promise<Scenario> => {
     const s: Scenario = { id, label };
     scenarios.push(s);
     try {
@@ -202,6 +204,7 @@ async function main(): Promise<number> {
       }
       const cpu0 = cpuSeconds(pid);
       const main0 = mainThreadCpuSeconds(pid);
+      const db0 = databaseCpu?.();
       const t0 = process.hrtime.bigint();
       s.result = await loader.run({ ...base, ...measured });
       const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -210,6 +213,7 @@ async function main(): Promise<number> {
       s.cpuUs = ((cpuSeconds(pid) - cpu0) * 1e6) / answered;
       s.mainCpuUs = (mainSeconds * 1e6) / answered;
       s.mainBusy = mainSeconds / wallSeconds;
+      if (databaseCpu !== undefined && db0 !== undefined) s.dbCpuUs = ((databaseCpu() - db0) * 1e6) / answered;
     } catch (e) {
       s.failed = e instanceof Error ? e.message : String(e);
     }
@@ -313,7 +317,7 @@ async function main(): Promise<number> {
         out(`started PostgreSQL (fsync on, as in production) in ${since(t)}`);
       }
       try {
-        await benchDialect({ dialect, settings, root, tmp, dist, build, warm, pool, background, database, env, report, run, warmJob, coldJob, labels });
+        await benchDialect({ dialect, settings, root, tmp, dist, build, warm, pool, background, database, ...(pgServer?.cpuSeconds === undefined ? {} : { databaseCpu: pgServer.cpuSeconds }), env, report, run, warmJob, coldJob, labels });
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
         for (const [k, label] of Object.entries(labels)) {
@@ -377,9 +381,11 @@ interface DialectRun {
   readonly pool: readonly Attestation[];
   readonly background: ReturnType<typeof makeBackground>;
   readonly database: string | undefined;
+  /** CPU time used so far by the PostgreSQL cluster the bench started (absent for SQLite or an external server). */
+  readonly databaseCpu?: () => number;
   readonly env: Record<string, string>;
   readonly report: DialectReport;
-  readonly run: (id: string, label: string, job: Job, pid: number) => Promise<Scenario>;
+  readonly run: (id: string, label: string, job: Job, pid: number, databaseCpu?: () => number) => Promise<Scenario>;
   readonly warmJob: (url: string, ca: string, expect: LoadJob['expect'], extra?: Partial<Job>) => Job;
   readonly coldJob: (url: string, ca: string) => Job;
   readonly labels: Record<'warm' | 'half' | 'cold' | 'warmLarge' | 'coldLarge', string>;
@@ -438,11 +444,11 @@ async function benchDialect(d: DialectRun): Promise<void> {
 
   // 2. (a) warm, (a) at half load, (b) cold — one server.
   report.rssSmallMB = await measured('server for (a) and (b)', async (server) => {
-    const warm = await d.run(`${dialect}-warm`, d.labels.warm, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid);
+    const warm = await d.run(`${dialect}-warm`, d.labels.warm, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid, d.databaseCpu);
     const rate = Math.max(50, Math.round((warm.result?.perSecond ?? 1000) / 2));
     const halfJob = d.warmJob(server.webhookUrl, server.ca, 'policy', openLoop(rate, 1_000_000, settings.durationMs));
-    const half = await d.run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid);
-    const cold = await d.run(`${dialect}-cold`, d.labels.cold, d.coldJob(server.webhookUrl, server.ca), server.pid);
+    const half = await d.run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid, d.databaseCpu);
+    const cold = await d.run(`${dialect}-cold`, d.labels.cold, d.coldJob(server.webhookUrl, server.ca), server.pid, d.databaseCpu);
     return [warm, half, cold];
   });
 
@@ -459,8 +465,8 @@ async function benchDialect(d: DialectRun): Promise<void> {
   }
   report.rssLargeMB = await measured('server for (c)', async (server) => {
     // Warm first: the JIT and the warm images' cache, as (b) had them after (a).
-    const warm = await d.run(`${dialect}-warmLarge`, d.labels.warmLarge, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid);
-    const cold = await d.run(`${dialect}-coldLarge`, d.labels.coldLarge, d.coldJob(server.webhookUrl, server.ca), server.pid);
+    const warm = await d.run(`${dialect}-warmLarge`, d.labels.warmLarge, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid, d.databaseCpu);
+    const cold = await d.run(`${dialect}-coldLarge`, d.labels.coldLarge, d.coldJob(server.webhookUrl, server.ca), server.pid, d.databaseCpu);
     return [warm, cold];
   });
 }
@@ -529,7 +535,7 @@ function summarize(settings: Settings, scenarios: readonly Scenario[], dialects:
     machine: { cores: availableParallelism(), node: process.version, loadavgAtEnd: loadavg() },
     connections: settings.connections,
     durationMs: settings.durationMs,
-    scenarios: scenarios.map((s) => ({ id: s.id, label: s.label, ...(s.skipped === undefined ? {} : { skipped: s.skipped }), ...(s.failed === undefined ? {} : { failed: s.failed }), ...(s.result === undefined ? {} : { result: { ...s.result, samples: undefined }, cpuUsPerReview: s.cpuUs, mainThreadCpuUsPerReview: s.mainCpuUs, mainThreadBusy: s.mainBusy }), ...(s.warmup === undefined ? {} : { warmup: { requests: s.warmup.requests, errors: s.warmup.errors, wrong: s.warmup.wrong } }) })),
+    scenarios: scenarios.map((s) => ({ id: s.id, label: s.label, ...(s.skipped === undefined ? {} : { skipped: s.skipped }), ...(s.failed === undefined ? {} : { failed: s.failed }), ...(s.result === undefined ? {} : { result: { ...s.result, samples: undefined }, cpuUsPerReview: s.cpuUs, mainThreadCpuUsPerReview: s.mainCpuUs, mainThreadBusy: s.mainBusy, ...(s.dbCpuUs === undefined ? {} : { databaseCpuUsPerReview: s.dbCpuUs }) }), ...(s.warmup === undefined ? {} : { warmup: { requests: s.warmup.requests, errors: s.warmup.errors, wrong: s.warmup.wrong } }) })),
     ratios,
     dialects,
     errors,

@@ -16,7 +16,7 @@ interface BenchJson {
   ok: boolean;
   errors: number;
   wrong: number;
-  scenarios: { id: string; label: string; skipped?: string; failed?: string; result?: { requests: number; errors: number; wrong: number; perSecond: number; p99: number } }[];
+  scenarios: { id: string; label: string; skipped?: string; failed?: string; result?: { requests: number; errors: number; wrong: number; perSecond: number; p99: number }; databaseCpuUsPerReview?: number }[];
   ratios: { name: string; value: number }[];
   dialects: { dialect: string; auditProblems: string[]; rssSmallMB?: number; rssLargeMB?: number }[];
 }
@@ -75,6 +75,11 @@ describe('npm run bench -- --short', () => {
       expect(s.result?.requests, `${id} measured nothing`).toBeGreaterThan(0);
       expect(s.result?.errors).toBe(0);
       expect(s.result?.wrong).toBe(0);
+      // The database's CPU is measured where the bench started the cluster (not on an external server).
+      if (id.startsWith('postgres-') && (process.env['TOLLGATE_TEST_DATABASE_URL'] ?? '') === '') {
+        expect(s.databaseCpuUsPerReview, `${id}: database CPU`).toBeGreaterThan(0);
+        expect(bench.stdout).toMatch(new RegExp(`${s.label.replace(/[()]/g, '\\$&')}.*; database +\\d`));
+      }
     }
     // The report's parts are all there: the ratios against the floors and the peak RSS.
     for (const part of ['warm / transport floor', 'every image new / cold floor', '(b) / (c)', 'p99 at 50% of warm load', 'peak RSS', "at sqlite's 50% rate"]) {

@@ -26,6 +26,12 @@ export interface TestPostgres {
    * server is external (TOLLGATE_TEST_DATABASE_URL).
    */
   readonly crashAndRestart?: () => Promise<void>;
+  /**
+   * Only for throwaway clusters: CPU time (user + system, in seconds) the cluster's processes
+   * have used so far — the postmaster, its live children, and the children it has reaped — so
+   * the bench can say what the database costs per review on the machine it shares.
+   */
+  readonly cpuSeconds?: () => number;
 }
 
 export interface StartPostgresOptions {
@@ -198,6 +204,14 @@ async function startCluster(options: StartPostgresOptions): Promise<TestPostgres
       killClusterProcesses(cluster);
       await startServer(cluster, false);
     },
+    cpuSeconds() {
+      const pid = postmasterPid(cluster);
+      if (pid === undefined) return Number.NaN;
+      // A backend that exits moves its time into the postmaster's cutime/cstime when reaped.
+      let ticks = statTicks(pid, true);
+      for (const child of childrenOf(pid)) ticks += statTicks(child, false);
+      return ticks / 100;
+    },
   };
 }
 
@@ -221,6 +235,18 @@ function postmasterPid(cluster: Cluster): number | undefined {
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** utime + stime of a process (and cutime + cstime, its reaped children's), in clock ticks; 0 once it is gone. */
+function statTicks(pid: number, withReaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ppid …: utime is field 14, stime 15, cutime 16, cstime 17.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return (f[11] ?? 0) + (f[12] ?? 0) + (withReaped ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
+  } catch {
+    return 0;
+  }
 }
 
 function childrenOf(pid: number): number[] {
