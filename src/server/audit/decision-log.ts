@@ -41,8 +41,16 @@ export const CLOUD_RUN_BREAKGLASS_ANNOTATION = 'run.googleapis.com/binary-author
 
 /** `projects/P/logs/ID` with the log ID URL-encoded, as Cloud Logging names logs. */
 export function logNameOf(project: string, logId: string): string {
-  return `projects/${project}/logs/${encodeURIComponent(logId)}`;
+  let encoded = encodedLogIds.get(logId);
+  if (encoded === undefined) {
+    encoded = encodeURIComponent(logId);
+    // Every decision names one of a few logs: encode each once.
+    if (encodedLogIds.size < 64) encodedLogIds.set(logId, encoded);
+  }
+  return `projects/${project}/logs/${encoded}`;
 }
+
+const encodedLogIds = new Map<string, string>();
 
 /**
  * Whether a decision is audited at all: Kubernetes `dryRun: true` reviews are answered but not

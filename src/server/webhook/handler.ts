@@ -215,20 +215,23 @@ type Outcome =
   | { kind: 'timeout'; budgetMs: number }
   | { kind: 'error'; error: unknown; budgetMs: number };
 
-async function withDeadline(pending: Promise<Decision>, deadline: number): Promise<Outcome> {
+function withDeadline(pending: Promise<Decision>, deadline: number): Promise<Outcome> {
   const budgetMs = Math.max(0, deadline - Date.now());
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'timeout', budgetMs }), budgetMs);
+  // One promise and one timer per review (this runs for every review): whichever settles first
+  // wins, and the later one's resolve is a no-op.
+  return new Promise<Outcome>((resolve) => {
+    const timer = setTimeout(() => resolve({ kind: 'timeout', budgetMs }), budgetMs);
+    pending.then(
+      (decision) => {
+        clearTimeout(timer);
+        resolve({ kind: 'decision', decision, budgetMs });
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        resolve({ kind: 'error', error, budgetMs });
+      },
+    );
   });
-  try {
-    return await Promise.race([
-      pending.then((decision): Outcome => ({ kind: 'decision', decision, budgetMs }), (error: unknown): Outcome => ({ kind: 'error', error, budgetMs })),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -291,7 +294,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    // A review usually arrives in one chunk: no copy then.
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
