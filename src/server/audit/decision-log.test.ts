@@ -359,7 +359,11 @@ describe('encodeAuditEntry: an entry as JSON text', () => {
       // A decision met once keeps nothing; from its second entry on it is one kept object.
       expect(stored(entries[0]!)).not.toBe(stored(entries[1]!));
       expect(stored(entries[1]!)).toBe(stored(entries[2]!));
+      const kept = stored(entries[1]!);
       const texts = entries.map(encodeAuditEntry);
+      // Encoding leaves every entry holding its decision, as it was.
+      expect(stored(entries[1]!)).toBe(kept);
+      expect(stored(entries[2]!)).toBe(kept);
       expect(stringify.mock.calls.filter(([v]) => v === stored(entries[1]!))).toHaveLength(1);
       expect(texts).toEqual(entries.map((e) => JSON.stringify(e)));
       expect(JSON.parse(texts[2]!)).toMatchObject({ insertId: 'id-c', protoPayload: { resourceName: expect.stringContaining('/pods/c') } });

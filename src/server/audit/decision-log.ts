@@ -150,9 +150,18 @@ export function encodeAuditEntry(entry: JsonObject): string {
   const metadata = payload?.['metadata'] as JsonObject | undefined;
   const decision = metadata?.['tollgateDecision'] as JsonObject | undefined;
   const json = decision === undefined ? undefined : keptJson.get(decision);
-  if (json === undefined) return JSON.stringify(entry);
-  const text = JSON.stringify({ ...entry, protoPayload: { ...payload, metadata: { ...metadata, tollgateDecision: DECISION_SLOT } } });
-  const at = text.indexOf(QUOTED_DECISION_SLOT);
+  if (json === undefined || metadata === undefined) return JSON.stringify(entry);
+  // The builders' objects are their own and this is synchronous: put the placeholder in the
+  // decision's place for the one stringify, rather than copying three objects around it.
+  metadata['tollgateDecision'] = DECISION_SLOT;
+  let text: string;
+  try {
+    text = JSON.stringify(entry);
+  } finally {
+    metadata['tollgateDecision'] = decision as JsonObject;
+  }
+  // The builders put the decision last, so the placeholder is found from the end at once.
+  const at = text.lastIndexOf(QUOTED_DECISION_SLOT);
   return `${text.slice(0, at)}${json}${text.slice(at + QUOTED_DECISION_SLOT.length)}`;
 }
 

@@ -394,18 +394,19 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         decision = failedDecision(evaluation, lateDecisionMessage(request.deadline.budgetMs));
       }
       if (shouldAuditDecision(request)) {
-        const entries = opts.logEntries(decision, request, now().toISOString().replace(/Z$/, '000Z'), randomUUID());
+        // Cloud Logging's timestamps carry microseconds: 2026-11-24T15:28:14.203000Z.
+        const entries = opts.logEntries(decision, request, `${now().toISOString().slice(0, -1)}000Z`, randomUUID());
         // Breakglass is committed before the answer; everything else rides the next group commit.
-        const durable = isDurableDecision(decision);
-        const written = Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable })));
-        if (durable) await written;
-        else written.catch(() => undefined);
+        if (isDurableDecision(decision)) await Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable: true })));
+        else for (const entry of entries) opts.recorder.record(entry).catch(ignore);
       }
       opts.observe?.(decision, request, Number(process.hrtime.bigint() - started) / 1e9);
       return decision;
     },
   };
 }
+
+const ignore = (): void => undefined;
 
 /** The earliest time one of these checks stops holding (ms since the epoch), if any does. */
 function validUntil(checks: readonly AttestationCheck[]): number | undefined {

@@ -148,9 +148,14 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   }
   if (found.images.length === 0) return allowResponse(req.uid);
 
-  const images = [...new Set(found.images.map((i) => i.image))];
+  // Each image once, in the order found, with the fields that name it.
   const paths = new Map<string, string[]>();
-  for (const i of found.images) paths.set(i.image, [...(paths.get(i.image) ?? []), i.path]);
+  for (const i of found.images) {
+    const known = paths.get(i.image);
+    if (known === undefined) paths.set(i.image, [i.path]);
+    else known.push(i.path);
+  }
+  const images = [...paths.keys()];
   const breakglass = findBreakglass(found);
   const context: DeploymentContext = {
     platform: 'gke',
