@@ -393,6 +393,8 @@ interface DialectRun {
 
 async function benchDialect(d: DialectRun): Promise<void> {
   const { dialect, settings, dist, report } = d;
+  // Every measured run of this dialect also reads its database's CPU, where the bench can.
+  const run = (id: string, label: string, job: Job, pid: number) => d.run(id, label, job, pid, d.databaseCpu);
   const dataDir = join(d.tmp, dialect);
   mkdirSync(dataDir, { recursive: true });
   const storeUrl = d.database ?? join(dataDir, 'tollgate.db');
@@ -444,11 +446,11 @@ async function benchDialect(d: DialectRun): Promise<void> {
 
   // 2. (a) warm, (a) at half load, (b) cold — one server.
   report.rssSmallMB = await measured('server for (a) and (b)', async (server) => {
-    const warm = await d.run(`${dialect}-warm`, d.labels.warm, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid, d.databaseCpu);
+    const warm = await run(`${dialect}-warm`, d.labels.warm, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid);
     const rate = Math.max(50, Math.round((warm.result?.perSecond ?? 1000) / 2));
     const halfJob = d.warmJob(server.webhookUrl, server.ca, 'policy', openLoop(rate, 1_000_000, settings.durationMs));
-    const half = await d.run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid, d.databaseCpu);
-    const cold = await d.run(`${dialect}-cold`, d.labels.cold, d.coldJob(server.webhookUrl, server.ca), server.pid, d.databaseCpu);
+    const half = await run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid);
+    const cold = await run(`${dialect}-cold`, d.labels.cold, d.coldJob(server.webhookUrl, server.ca), server.pid);
     return [warm, half, cold];
   });
 
@@ -465,8 +467,8 @@ async function benchDialect(d: DialectRun): Promise<void> {
   }
   report.rssLargeMB = await measured('server for (c)', async (server) => {
     // Warm first: the JIT and the warm images' cache, as (b) had them after (a).
-    const warm = await d.run(`${dialect}-warmLarge`, d.labels.warmLarge, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid, d.databaseCpu);
-    const cold = await d.run(`${dialect}-coldLarge`, d.labels.coldLarge, d.coldJob(server.webhookUrl, server.ca), server.pid, d.databaseCpu);
+    const warm = await run(`${dialect}-warmLarge`, d.labels.warmLarge, d.warmJob(server.webhookUrl, server.ca, 'policy'), server.pid);
+    const cold = await run(`${dialect}-coldLarge`, d.labels.coldLarge, d.coldJob(server.webhookUrl, server.ca), server.pid);
     return [warm, cold];
   });
 }
