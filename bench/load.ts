@@ -9,8 +9,8 @@
  * reviews are sent on a fixed schedule; a review that must wait for a free connection is timed
  * from when it was due (no coordinated omission), one sent on time from when it was sent.
  */
-import { Agent, request } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { Connection } from './client.js';
 import { ReviewFactory, type ReviewRequest, type Workload } from './workload.js';
 
 export interface LoadJob {
@@ -88,26 +88,26 @@ function percentile(sorted: Float64Array, p: number): number {
 
 export async function runJob(job: LoadJob): Promise<LoadResult> {
   const target = new URL(job.url);
-  const agent = new Agent({ keepAlive: true, maxSockets: job.connections, maxFreeSockets: job.connections, ca: job.ca });
+  // Connections not carrying a request, oldest first: a review takes the one idle longest and
+  // gives it back when answered, so every connection stays in use (none idles into the server's
+  // keep-alive timeout). At most `connections` are in flight, so one is always free.
+  const idle = Array.from({ length: job.connections }, () => new Connection(target.hostname, Number(target.port), job.ca, 15_000));
+  const all = [...idle];
   const factory = new ReviewFactory(job.root);
   let next = job.startIndex;
   const end = job.startIndex + job.maxRequests;
+  const headOf = (bytes: number) => `POST ${job.path} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${bytes}\r\n\r\n`;
 
-  const post = (body: string): Promise<{ status: number; text: string }> =>
-    new Promise((resolve, reject) => {
-      const req = request(
-        { agent, host: target.hostname, port: target.port, path: job.path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
-      );
-      req.setTimeout(15_000, () => req.destroy(new Error('no answer within 15 s')));
-      req.on('error', reject);
-      req.end(body);
-    });
+  const post = async (body: string): Promise<{ status: number; text: string }> => {
+    const connection = idle.shift();
+    if (connection === undefined) throw new Error('no free connection (more reviews in flight than connections)');
+    try {
+      const bytes = Buffer.from(body, 'utf8');
+      return await connection.request(headOf(bytes.length), bytes);
+    } finally {
+      idle.push(connection);
+    }
+  };
 
   const check = (spec: ReviewRequest, status: number, text: string): Outcome => {
     if (status !== 200) return { kind: 'error', detail: `HTTP ${status}: ${text.slice(0, 300)}` };
@@ -191,6 +191,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
     });
 
   try {
+    await Promise.all(all.map((c) => c.connect()));
     const rec = new Recorder(Math.max(0, end - next));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -216,7 +217,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
       samples: rec.samples,
     };
   } finally {
-    agent.destroy();
+    for (const c of all) c.close();
   }
 }
 
