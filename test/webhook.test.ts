@@ -109,6 +109,9 @@ async function admit(project: string, object: Json, opts: Parameters<typeof admi
   expect(r.body.apiVersion).toBe('admission.k8s.io/v1');
   expect(r.body.kind).toBe('AdmissionReview');
   expect(r.body.response.uid).toBe(review['request'].uid);
+  // Every answer states its length (one write, no chunk framing).
+  expect(r.headers['transfer-encoding']).toBeUndefined();
+  expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(`${JSON.stringify(r.body)}\n`));
   return r.body.response;
 }
 

@@ -156,12 +156,13 @@ function send(res: ServerResponse, status: number, result: { body?: unknown; raw
   if (res.headersSent) return;
   for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
   if (result.raw !== undefined) {
-    res.writeHead(status, { 'content-type': result.raw.contentType });
+    res.writeHead(status, { 'content-type': result.raw.contentType, 'content-length': Buffer.byteLength(result.raw.data) });
     res.end(result.raw.data);
     return;
   }
   const text = `${JSON.stringify(result.body ?? {})}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+  // With its length stated, the answer goes out in one write instead of as chunks.
+  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
