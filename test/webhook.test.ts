@@ -383,6 +383,20 @@ describe('bad requests', () => {
     expect((await call(listener.url, '/healthz', undefined, { method: 'DELETE' })).status).toBe(405);
   });
 
+  it('the same target answered alike every time: malformed percent-encoding 400, a trailing slash and percent-encoded names accepted', async () => {
+    // Targets are parsed once and remembered: the second request of each pair is answered from that.
+    for (let i = 0; i < 2; i++) {
+      const bad = await call(listener.url, '/admission/projects/de%E0mo/clusters/us-central1-a.prod', admissionReview(fixture('pod')));
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toBe('malformed percent-encoding in the request path');
+      service.calls.length = 0;
+      const ok = await call(listener.url, '/admission/projects/d%65mo/clusters/us-central1-a.prod/?timeout=10s', admissionReview(fixture('pod')));
+      expect(ok.status).toBe(200);
+      expect(ok.body.response.allowed).toBe(true);
+      expect(service.calls[0]).toMatchObject({ project: 'demo', context: { cluster: 'us-central1-a.prod' } });
+    }
+  });
+
   it('413 for a body over the limit', async () => {
     const big = JSON.stringify({ ...admissionReview(fixture('pod')), padding: 'x'.repeat(7 * 1024 * 1024) });
     const r = await call(listener.url, path('demo'), undefined, { raw: big, method: 'POST' }).catch((e: Error) => ({ status: -1, body: e.message, headers: {} }));

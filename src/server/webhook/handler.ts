@@ -86,13 +86,9 @@ const invalid = (message: string) => new HttpFailure(400, 'INVALID_ARGUMENT', me
 
 async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHandlerOptions, started: number, budgetMs: number, maxBody: number, label: { route: string }): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
-  let url: URL;
-  try {
-    url = new URL(req.url ?? '/', 'http://webhook.invalid');
-  } catch {
-    throw invalid('malformed request target');
-  }
-  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+  const target = targetOf(req.url ?? '/');
+  if (target.kind === 'malformed') throw invalid(target.message);
+  const path = target.path;
 
   if (path === '/healthz') {
     label.route = ROUTE_HEALTHZ;
@@ -107,21 +103,13 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHan
       throw new HttpFailure(401, 'UNAUTHENTICATED', `The Tollgate webhook requires a client certificate signed by its --webhook-client-ca (${why}).`);
     }
   }
-  const m = ADMISSION_PATH.exec(path);
-  if (m !== null) label.route = ROUTE_ADMISSION;
-  if (m === null) {
+  if (target.kind === 'other') {
     throw new HttpFailure(404, 'NOT_FOUND', `The Tollgate webhook serves no method at ${method} ${path}; admission reviews go to POST /admission/projects/PROJECT/clusters/LOCATION.CLUSTER_ID`);
   }
+  label.route = ROUTE_ADMISSION;
   if (method !== 'POST') throw methodNotAllowed(method, path, 'POST');
-  let project: string;
-  let location: string;
-  let clusterId: string;
-  try {
-    [project, location, clusterId] = [m[1], m[2], m[3]].map((s) => decodeURIComponent(s as string)) as [string, string, string];
-  } catch {
-    throw invalid('malformed percent-encoding in the request path');
-  }
-  const deadline = started + Math.min(budgetMs, apiServerBudget(url.searchParams.get('timeout')) ?? Infinity);
+  if (target.kind === 'bad-encoding') throw invalid('malformed percent-encoding in the request path');
+  const deadline = started + Math.min(budgetMs, target.apiServerBudgetMs ?? Infinity);
 
   const raw = await readBody(req, maxBody);
   let body: unknown;
@@ -133,8 +121,49 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHan
   const decoded = decodeAdmissionReview(body);
   if (!decoded.ok) throw invalid(`Invalid AdmissionReview: ${decoded.error.message}`);
 
-  const answer = await review(decoded.value, { project, cluster: `${location}.${clusterId}` }, opts, started, deadline);
+  const answer = await review(decoded.value, { project: target.project, cluster: target.cluster }, opts, started, deadline);
   sendJson(res, 200, answer);
+}
+
+/** What a request target names, as `route` needs it. */
+type Target =
+  | { readonly kind: 'malformed'; readonly message: string }
+  | { readonly kind: 'other'; readonly path: string }
+  | { readonly kind: 'bad-encoding'; readonly path: string }
+  | { readonly kind: 'admission'; readonly path: string; readonly project: string; readonly cluster: string; readonly apiServerBudgetMs: number | undefined };
+
+// The API server sends the same target (path and `?timeout=`) with every review of a cluster, so
+// each distinct one is parsed once. Targets are the caller's text: the cache is emptied when it
+// fills rather than allowed to grow.
+const targets = new Map<string, Target>();
+const MAX_TARGETS = 256;
+
+function targetOf(requestTarget: string): Target {
+  let target = targets.get(requestTarget);
+  if (target === undefined) {
+    target = parseTarget(requestTarget);
+    if (targets.size >= MAX_TARGETS) targets.clear();
+    targets.set(requestTarget, target);
+  }
+  return target;
+}
+
+function parseTarget(requestTarget: string): Target {
+  let url: URL;
+  try {
+    url = new URL(requestTarget, 'http://webhook.invalid');
+  } catch {
+    return { kind: 'malformed', message: 'malformed request target' };
+  }
+  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+  const m = ADMISSION_PATH.exec(path);
+  if (m === null) return { kind: 'other', path };
+  try {
+    const [project, location, clusterId] = [m[1], m[2], m[3]].map((s) => decodeURIComponent(s as string)) as [string, string, string];
+    return { kind: 'admission', path, project, cluster: `${location}.${clusterId}`, apiServerBudgetMs: apiServerBudget(url.searchParams.get('timeout')) };
+  } catch {
+    return { kind: 'bad-encoding', path };
+  }
 }
 
 async function review(req: AdmissionRequestInfo, target: { project: string; cluster: string }, opts: WebhookHandlerOptions, started: number, deadline: number): Promise<AdmissionReviewResponse> {
