@@ -59,12 +59,13 @@ export function admissionPath(project: string, cluster: string): string {
 export function createWebhookHandler(opts: WebhookHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const budgetMs = opts.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_WEBHOOK_MAX_BODY_BYTES;
+  const targetOf = targetCache();
   return (req, res) => {
     const started = Date.now();
     const t0 = opts.observe === undefined ? 0n : process.hrtime.bigint();
     const label = { route: ROUTE_UNMATCHED };
     const done = () => opts.observe?.({ route: label.route, status: res.statusCode, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
-    route(req, res, opts, started, budgetMs, maxBody, label).then(done, (e: unknown) => {
+    route(req, res, targetOf(req.url ?? '/'), opts, started, budgetMs, maxBody, label).then(done, (e: unknown) => {
       const error = e instanceof HttpFailure ? e : new HttpFailure(500, 'INTERNAL', 'Internal error encountered.');
       if (!(e instanceof HttpFailure)) {
         opts.logger.error('webhook internal error', { path: req.url?.split('?')[0], error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
@@ -84,9 +85,8 @@ class HttpFailure extends Error {
 
 const invalid = (message: string) => new HttpFailure(400, 'INVALID_ARGUMENT', message);
 
-async function route(req: IncomingMessage, res: ServerResponse, opts: WebhookHandlerOptions, started: number, budgetMs: number, maxBody: number, label: { route: string }): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, target: Target, opts: WebhookHandlerOptions, started: number, budgetMs: number, maxBody: number, label: { route: string }): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
-  const target = targetOf(req.url ?? '/');
   if (target.kind === 'malformed') throw invalid(target.message);
   const path = target.path;
 
@@ -132,20 +132,24 @@ type Target =
   | { readonly kind: 'bad-encoding'; readonly path: string }
   | { readonly kind: 'admission'; readonly path: string; readonly project: string; readonly cluster: string; readonly apiServerBudgetMs: number | undefined };
 
-// The API server sends the same target (path and `?timeout=`) with every review of a cluster, so
-// each distinct one is parsed once. Targets are the caller's text: the cache is emptied when it
-// fills rather than allowed to grow.
-const targets = new Map<string, Target>();
 const MAX_TARGETS = 256;
 
-function targetOf(requestTarget: string): Target {
-  let target = targets.get(requestTarget);
-  if (target === undefined) {
-    target = parseTarget(requestTarget);
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(requestTarget, target);
-  }
-  return target;
+/**
+ * `parseTarget`, remembered: the API server sends the same target (path and `?timeout=`) with
+ * every review of a cluster, so each distinct one is parsed once. Targets are the caller's text:
+ * the map is emptied when it fills rather than allowed to grow.
+ */
+function targetCache(): (requestTarget: string) => Target {
+  const targets = new Map<string, Target>();
+  return (requestTarget) => {
+    let target = targets.get(requestTarget);
+    if (target === undefined) {
+      target = parseTarget(requestTarget);
+      if (targets.size >= MAX_TARGETS) targets.clear();
+      targets.set(requestTarget, target);
+    }
+    return target;
+  };
 }
 
 function parseTarget(requestTarget: string): Target {
