@@ -73,6 +73,7 @@ export class Connection {
     socket.setNoDelay(true);
     this.handshake = new Promise((resolve, reject) => {
       socket.once('secureConnect', () => resolve());
+      socket.once('error', reject);
       socket.once('close', () => reject(new Error('the connection closed during its TLS handshake')));
     });
     // Nobody may be waiting for it (a request is written at once and fails on its own).
