@@ -42,14 +42,15 @@ export class Connection {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Sends one request (`head` ends with the blank line) and resolves with the answer. */
-  request(head: string, body: Buffer): Promise<Answer> {
+  /** POSTs a JSON body to `path` and resolves with the answer. */
+  post(path: string, json: string): Promise<Answer> {
     if (this.pending !== undefined) return Promise.reject(new Error('a request is already in flight on this connection'));
     const socket = this.socket ?? this.open();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
       this.pending = { resolve, reject, timer };
-      socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+      // Head and body in one write (one TLS record), encoded once.
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`, 'utf8');
     });
   }
 

@@ -96,14 +96,12 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
   const factory = new ReviewFactory(job.root);
   let next = job.startIndex;
   const end = job.startIndex + job.maxRequests;
-  const headOf = (bytes: number) => `POST ${job.path} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nContent-Length: ${bytes}\r\n\r\n`;
 
   const post = async (body: string): Promise<{ status: number; text: string }> => {
     const connection = idle.shift();
     if (connection === undefined) throw new Error('no free connection (more reviews in flight than connections)');
     try {
-      const bytes = Buffer.from(body, 'utf8');
-      return await connection.request(headOf(bytes.length), bytes);
+      return await connection.post(job.path, body);
     } finally {
       idle.push(connection);
     }

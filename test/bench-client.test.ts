@@ -18,11 +18,7 @@ let https: Server;
 let port = 0;
 const sockets = new Set<number>();
 
-const head = (bytes: number, path = '/') => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${bytes}\r\n\r\n`;
-const post = (c: Connection, body: string, path = '/') => {
-  const bytes = Buffer.from(body, 'utf8');
-  return c.request(head(bytes.length, path), bytes);
-};
+const post = (c: Connection, body: string, path = '/') => c.post(path, body);
 
 beforeAll(async () => {
   certs = await ensureWebhookCertificates(dir);

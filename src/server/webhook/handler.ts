@@ -87,7 +87,7 @@ const invalid = (message: string) => new HttpFailure(400, 'INVALID_ARGUMENT', me
 
 async function route(req: IncomingMessage, res: ServerResponse, target: Target, opts: WebhookHandlerOptions, started: number, budgetMs: number, maxBody: number, label: { route: string }): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
-  if (target.kind === 'malformed') throw invalid(target.message);
+  if (target.kind === 'malformed') throw invalid('malformed request target');
   const path = target.path;
 
   if (path === '/healthz') {
@@ -127,7 +127,7 @@ async function route(req: IncomingMessage, res: ServerResponse, target: Target, 
 
 /** What a request target names, as `route` needs it. */
 type Target =
-  | { readonly kind: 'malformed'; readonly message: string }
+  | { readonly kind: 'malformed' }
   | { readonly kind: 'other'; readonly path: string }
   | { readonly kind: 'bad-encoding'; readonly path: string }
   | { readonly kind: 'admission'; readonly path: string; readonly project: string; readonly cluster: string; readonly apiServerBudgetMs: number | undefined };
@@ -157,7 +157,7 @@ function parseTarget(requestTarget: string): Target {
   try {
     url = new URL(requestTarget, 'http://webhook.invalid');
   } catch {
-    return { kind: 'malformed', message: 'malformed request target' };
+    return { kind: 'malformed' };
   }
   const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
   const m = ADMISSION_PATH.exec(path);
