@@ -141,7 +141,19 @@ describe('webhook over TLS', () => {
   });
 });
 
-describe('admission decisions', () => {
+// The server's decision service returns a decision it has at hand (a repeated review) as is and
+// promises the rest: the webhook answers both alike.
+describe.each([
+  ['promised', false],
+  ['at hand', true],
+])('admission decisions, the decision %s', (_, sync) => {
+  beforeAll(() => {
+    service.sync = sync;
+  });
+  afterAll(() => {
+    service.sync = false;
+  });
+
   it('signed Deployment (kubectl create deployment): allowed, decided with the full context', async () => {
     service.calls.length = 0;
     const r = await admit('demo', fixture('deployment'), { username: 'alice@example.com' });

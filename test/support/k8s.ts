@@ -122,6 +122,8 @@ export interface RecordingDecisionService extends DecisionService {
   delayMs: number;
   /** Set, every decision fails with it (as the server's service does when a breakglass entry cannot be committed). */
   failWith: Error | undefined;
+  /** Decisions returned as they are, not promised (as the server's service returns one it has at hand). */
+  sync: boolean;
 }
 
 /**
@@ -145,14 +147,21 @@ export async function coreDecisionService(policies: Record<string, string>): Pro
     calls: [],
     delayMs: 0,
     failWith: undefined,
-    async decide(request: DecideRequest): Promise<Decision> {
+    sync: false,
+    decide(request: DecideRequest): Decision | Promise<Decision> {
       service.calls.push(request);
-      if (service.delayMs > 0) await new Promise((r) => setTimeout(r, service.delayMs));
-      if (service.failWith !== undefined) throw service.failWith;
-      const policy = compiled.get(request.project);
-      const req = { images: request.images, context: request.context };
-      if (policy === undefined) return failedDecision(req, `project ${request.project} does not exist`);
-      return evaluate(policy, system.value, req, evidence);
+      const decide = (): Decision => {
+        const policy = compiled.get(request.project);
+        const req = { images: request.images, context: request.context };
+        if (policy === undefined) return failedDecision(req, `project ${request.project} does not exist`);
+        return evaluate(policy, system.value, req, evidence);
+      };
+      if (service.sync && service.delayMs === 0 && service.failWith === undefined) return decide();
+      return (async () => {
+        if (service.delayMs > 0) await new Promise((r) => setTimeout(r, service.delayMs));
+        if (service.failWith !== undefined) throw service.failWith;
+        return decide();
+      })();
     },
   };
   return service;

@@ -57,6 +57,11 @@ export interface DecisionService {
   /**
    * Never throws for a decision that could not be made: a store error, a missing project or a
    * deadline yields a DENIED decision whose reasons say what failed (fail closed).
+   *
+   * A decision that needs nothing awaited (the same images in the same context again, against a
+   * store known unchanged, with nothing to commit before the answer) comes back as is, audited
+   * like any other: the webhook answers it without arming a deadline timer. Callers that `await`
+   * need not care.
    */
-  decide(request: DecideRequest): Promise<Decision>;
+  decide(request: DecideRequest): Decision | Promise<Decision>;
 }

@@ -235,6 +235,58 @@ describe('the decision service caches what the store holds', () => {
   });
 });
 
+describe('a decision at hand', () => {
+  const audited = async (store: Store, text: string) => (await store.queryAudit({ projects: ['demo'], limit: 50 })).filter((r) => JSON.stringify(r.entry).includes(text)).length;
+
+  it('comes back as is, without a promise, and is audited like any other', async () => {
+    const { service, store, recorder, reads } = await setup([], 60_000);
+    const first = service.decide(request([IMAGE]));
+    expect(first).toBeInstanceOf(Promise);
+    const made = await first;
+    const marks = reads.changeMark;
+    const again = service.decide(request([IMAGE]));
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toBe(made);
+    expect(reads.changeMark).toBe(marks);
+    await recorder.flush();
+    expect(await audited(store, IMAGE)).toBe(2);
+  });
+
+  it('is promised when something must happen first: a breakglass entry committed, the change mark read again', async () => {
+    const { service, store } = await setup([], 60_000);
+    await service.decide(request([IMAGE], 'INC-3: hotfix'));
+    const glass = service.decide(request([IMAGE], 'INC-3: hotfix'));
+    expect(glass).toBeInstanceOf(Promise);
+    // Committed by the time the promise resolves, no flush needed.
+    expect((await glass).verdict).toMatchObject({ kind: 'BREAKGLASS' });
+    expect(await audited(store, 'INC-3: hotfix')).toBe(2);
+
+    const short = await setup([], 40);
+    await short.service.decide(request([IMAGE]));
+    expect(short.service.decide(request([IMAGE]))).not.toBeInstanceOf(Promise);
+    await new Promise((r) => setTimeout(r, 60));
+    const marks = short.reads.changeMark;
+    const stale = short.service.decide(request([IMAGE]));
+    expect(stale).toBeInstanceOf(Promise);
+    expect((await stale).images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    expect(short.reads.changeMark).toBe(marks + 1);
+  });
+
+  it('is made again once its store changed, and then the change counts', async () => {
+    const { service, store } = await setup([], 30);
+    await service.decide(request([IMAGE]));
+    expect(service.decide(request([IMAGE]))).not.toBeInstanceOf(Promise);
+    await store.update('policy', 'projects/demo/policy', { body: { defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    await new Promise((r) => setTimeout(r, 50));
+    const changed = service.decide(request([IMAGE]));
+    expect(changed).toBeInstanceOf(Promise);
+    expect((await changed).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ALWAYS_ALLOW' });
+    const atHand = service.decide(request([IMAGE]));
+    expect(atHand).not.toBeInstanceOf(Promise);
+    expect((atHand as Awaited<typeof atHand>).images[0]).toMatchObject({ reason: 'ALWAYS_ALLOW' });
+  });
+});
+
 describe('the decision service reports its caches and store failures (metrics)', () => {
   /** An attestation as the Container Analysis API stores it: gcloud's payload, signed by openssl with the fixture key. */
   async function attest(store: Store, image: string): Promise<void> {

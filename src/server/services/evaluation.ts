@@ -130,10 +130,13 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   let mark: { value: string; readAt: number } | undefined;
   let markRead: { pending: Promise<void>; startedAt: number } | undefined;
 
-  /** Reads the change mark when the last read is older than the freshness window. */
-  async function syncWithStore(): Promise<void> {
+  /**
+   * Reads the change mark when the last read is older than the freshness window. Nothing to
+   * wait for (undefined) while the last read is fresh: the warm path stays synchronous.
+   */
+  function syncWithStore(): Promise<void> | undefined {
     const t = Date.now();
-    if (mark !== undefined && t - mark.readAt < freshness) return;
+    if (mark !== undefined && t - mark.readAt < freshness) return undefined;
     // Decisions arriving together share one read, as long as it started within the window.
     if (markRead !== undefined && t - markRead.startedAt < freshness) return markRead.pending;
     const read = {
@@ -326,8 +329,13 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     };
   }
 
-  async function decideUnlogged(request: DecideRequest, evaluation: EvaluationRequest): Promise<Decision> {
-    await syncWithStore();
+  /** The decision, made or remembered; a fresh memo hit is returned as is, without a promise. */
+  function decideUnlogged(request: DecideRequest, evaluation: EvaluationRequest): Decision | Promise<Decision> {
+    const reading = syncWithStore();
+    return reading === undefined ? decideAgainstStore(request, evaluation) : reading.then(() => decideAgainstStore(request, evaluation));
+  }
+
+  function decideAgainstStore(request: DecideRequest, evaluation: EvaluationRequest): Decision | Promise<Decision> {
     // The same images in the same context against an unchanged store get the same decision
     // (decisions are immutable data): the API server sends the same pod spec many times.
     const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
@@ -365,43 +373,71 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     return making;
   }
 
-  return {
-    async decide(request) {
-      const started = process.hrtime.bigint();
-      let images = [...request.images];
-      let tagFailures: readonly { image: string; reason: string }[] = [];
-      if (opts.tags !== undefined) {
-        try {
-          const resolution = await opts.tags.resolve(images, opts.tagDeadlineMs ?? 3000);
-          images = resolution.images;
-          tagFailures = resolution.failures;
-        } catch (e) {
-          opts.logger.warn('tag resolution failed', { error: String(e) });
-        }
-      }
-      const evaluation: EvaluationRequest = { images, context: request.context };
-      let decision: Decision;
-      try {
-        decision = await decideUnlogged(request, evaluation);
-      } catch (e) {
-        // Fail closed: whatever broke (the store, a corrupt row) denies, and says so.
-        opts.logger.error('decision failed', { project: request.project, error: e instanceof Error ? e.message : String(e) });
-        decision = failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
-      if (request.deadline !== undefined && Date.now() > request.deadline.at) {
-        // The caller answered without it (see DecideRequest.deadline): record what it was told.
-        decision = failedDecision(evaluation, lateDecisionMessage(request.deadline.budgetMs));
-      }
-      if (shouldAuditDecision(request)) {
-        // Cloud Logging's timestamps carry microseconds: 2026-11-24T15:28:14.203000Z.
-        const entries = opts.logEntries(decision, request, `${now().toISOString().slice(0, -1)}000Z`, randomUUID());
-        // Breakglass is committed before the answer; everything else rides the next group commit.
-        if (isDurableDecision(decision)) await Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable: true })));
-        else for (const entry of entries) opts.recorder.record(entry).catch(ignore);
-      }
+  /** Fail closed: whatever broke (the store, a corrupt row) denies, and says so. */
+  function failedToDecide(request: DecideRequest, evaluation: EvaluationRequest, e: unknown): Decision {
+    opts.logger.error('decision failed', { project: request.project, error: e instanceof Error ? e.message : String(e) });
+    return failedDecision(evaluation, `no decision could be made: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  /** What every decision goes through once made: the deadline's rule, the audit entry, the metrics. */
+  function conclude(request: DecideRequest, evaluation: EvaluationRequest, made: Decision, started: bigint): Decision | Promise<Decision> {
+    let decision = made;
+    if (request.deadline !== undefined && Date.now() > request.deadline.at) {
+      // The caller answered without it (see DecideRequest.deadline): record what it was told.
+      decision = failedDecision(evaluation, lateDecisionMessage(request.deadline.budgetMs));
+    }
+    const observed = (): Decision => {
       opts.observe?.(decision, request, Number(process.hrtime.bigint() - started) / 1e9);
       return decision;
+    };
+    if (!shouldAuditDecision(request)) return observed();
+    // Cloud Logging's timestamps carry microseconds: 2026-11-24T15:28:14.203000Z.
+    const entries = opts.logEntries(decision, request, `${now().toISOString().slice(0, -1)}000Z`, randomUUID());
+    // Breakglass is committed before the answer; everything else rides the next group commit.
+    if (isDurableDecision(decision)) return Promise.all(entries.map((entry) => opts.recorder.record(entry, { durable: true }))).then(observed);
+    for (const entry of entries) opts.recorder.record(entry).catch(ignore);
+    return observed();
+  }
+
+  async function decideWithTags(request: DecideRequest, tags: TagResolution, started: bigint): Promise<Decision> {
+    let images = [...request.images];
+    let tagFailures: readonly { image: string; reason: string }[] = [];
+    try {
+      const resolution = await tags.resolve(images, opts.tagDeadlineMs ?? 3000);
+      images = resolution.images;
+      tagFailures = resolution.failures;
+    } catch (e) {
+      opts.logger.warn('tag resolution failed', { error: String(e) });
+    }
+    const evaluation: EvaluationRequest = { images, context: request.context };
+    let decision: Decision;
+    try {
+      decision = await decideUnlogged(request, evaluation);
+    } catch (e) {
+      decision = failedToDecide(request, evaluation, e);
+    }
+    if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
+    return conclude(request, evaluation, decision, started);
+  }
+
+  return {
+    decide(request) {
+      const started = process.hrtime.bigint();
+      if (opts.tags !== undefined) return decideWithTags(request, opts.tags, started);
+      const evaluation: EvaluationRequest = { images: [...request.images], context: request.context };
+      let made: Decision | Promise<Decision>;
+      try {
+        made = decideUnlogged(request, evaluation);
+      } catch (e) {
+        made = failedToDecide(request, evaluation, e);
+      }
+      if (made instanceof Promise) {
+        return made.then(
+          (decision) => conclude(request, evaluation, decision, started),
+          (e: unknown) => conclude(request, evaluation, failedToDecide(request, evaluation, e), started),
+        );
+      }
+      return conclude(request, evaluation, made, started);
     },
   };
 }

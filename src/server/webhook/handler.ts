@@ -121,8 +121,8 @@ async function route(req: IncomingMessage, res: ServerResponse, target: Target, 
   const decoded = decodeAdmissionReview(body);
   if (!decoded.ok) throw invalid(`Invalid AdmissionReview: ${decoded.error.message}`);
 
-  const answer = await review(decoded.value, { project: target.project, cluster: target.cluster }, opts, started, deadline);
-  sendJson(res, 200, answer);
+  const answer = review(decoded.value, { project: target.project, cluster: target.cluster }, opts, started, deadline);
+  sendJson(res, 200, answer instanceof Promise ? await answer : answer);
 }
 
 /** What a request target names, as `route` needs it. */
@@ -170,7 +170,8 @@ function parseTarget(requestTarget: string): Target {
   }
 }
 
-async function review(req: AdmissionRequestInfo, target: { project: string; cluster: string }, opts: WebhookHandlerOptions, started: number, deadline: number): Promise<AdmissionReviewResponse> {
+/** The answer to a review: at once when the decision service had it at hand, else within the deadline. */
+function review(req: AdmissionRequestInfo, target: { project: string; cluster: string }, opts: WebhookHandlerOptions, started: number, deadline: number): AdmissionReviewResponse | Promise<AdmissionReviewResponse> {
   const found = imagesOf(req);
   if (found.kind === 'not-a-workload') return allowResponse(req.uid);
   if (found.kind === 'invalid') {
@@ -209,43 +210,48 @@ async function review(req: AdmissionRequestInfo, target: { project: string; clus
   // Built only when something is logged: this runs for every review.
   const fields = () => ({ uid: req.uid, project: target.project, cluster: target.cluster, method: source.methodName, resource: source.resourceName, images: images.length });
 
-  let pending: Promise<Decision>;
+  let made: Decision | Promise<Decision>;
   try {
-    pending = opts.decisions.decide({ project: target.project, images, context, source, deadline: { at: deadline, budgetMs: deadline - started } });
+    made = opts.decisions.decide({ project: target.project, images, context, source, deadline: { at: deadline, budgetMs: deadline - started } });
   } catch (e) {
-    pending = Promise.reject(e);
+    made = Promise.reject(e);
   }
-  const outcome = await withDeadline(pending, deadline);
-  if (outcome.kind === 'timeout') {
-    const budget = formatBudget(deadline - started);
-    if (breakglass !== undefined) {
-      // Breakglass is for exactly the moment the system is broken: it still allows. Its audit
-      // entry is written when the decision completes (as this answer, see DecideRequest.deadline);
-      // until then this error line, with who, what and why, is the record.
-      opts.logger.error('webhook decision timed out: allowed by breakglass, audit entry not committed yet', { ...fields(), budgetMs: outcome.budgetMs, breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images });
-      return decisionResponse(req.uid, failedDecision({ images, context }, lateDecisionMessage(deadline - started)), paths, 'the decision did not complete in time');
+  // Made already (a repeated review against an unchanged store): nothing left to time out.
+  if (!(made instanceof Promise)) return answer({ kind: 'decision', decision: made, budgetMs: deadline - started });
+  return withDeadline(made, deadline).then(answer);
+
+  function answer(outcome: Outcome): AdmissionReviewResponse {
+    if (outcome.kind === 'timeout') {
+      const budget = formatBudget(deadline - started);
+      if (breakglass !== undefined) {
+        // Breakglass is for exactly the moment the system is broken: it still allows. Its audit
+        // entry is written when the decision completes (as this answer, see DecideRequest.deadline);
+        // until then this error line, with who, what and why, is the record.
+        opts.logger.error('webhook decision timed out: allowed by breakglass, audit entry not committed yet', { ...fields(), budgetMs: outcome.budgetMs, breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images });
+        return decisionResponse(req.uid, failedDecision({ images, context }, lateDecisionMessage(deadline - started)), paths, 'the decision did not complete in time');
+      }
+      opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields(), budgetMs: outcome.budgetMs });
+      return failClosedResponse(req.uid, {
+        code: 504,
+        reason: 'Timeout',
+        message: `Binary Authorization could not decide within ${budget} (the webhook's deadline); denied (fail closed). Retry, or check the Tollgate server and its store.`,
+      });
     }
-    opts.logger.warn('webhook decision timed out: denied (fail closed)', { ...fields(), budgetMs: outcome.budgetMs });
-    return failClosedResponse(req.uid, {
-      code: 504,
-      reason: 'Timeout',
-      message: `Binary Authorization could not decide within ${budget} (the webhook's deadline); denied (fail closed). Retry, or check the Tollgate server and its store.`,
-    });
-  }
-  if (outcome.kind === 'error') {
-    if (breakglass !== undefined) {
-      // A breakglass decision fails when its audit entry cannot be committed (docs/audit.md): it
-      // still allows, says that it is not recorded, and this error line is the record.
-      opts.logger.error('webhook decision failed: allowed by breakglass, audit entry not committed', { ...fields(), breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images, error: String(outcome.error) });
-      return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths, `the decision or its audit entry failed: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
+    if (outcome.kind === 'error') {
+      if (breakglass !== undefined) {
+        // A breakglass decision fails when its audit entry cannot be committed (docs/audit.md): it
+        // still allows, says that it is not recorded, and this error line is the record.
+        opts.logger.error('webhook decision failed: allowed by breakglass, audit entry not committed', { ...fields(), breakglass: breakglass.justification, user: req.userInfo?.username, imageList: images, error: String(outcome.error) });
+        return decisionResponse(req.uid, failedDecision({ images, context }, 'the decision failed (internal error)'), paths, `the decision or its audit entry failed: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
+      }
+      opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields(), error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
+      return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
     }
-    opts.logger.error('webhook decision failed: denied (fail closed)', { ...fields(), error: outcome.error instanceof Error ? (outcome.error.stack ?? outcome.error.message) : String(outcome.error) });
-    return failClosedResponse(req.uid, { code: 500, reason: 'InternalError', message: 'Binary Authorization could not make a decision (internal error); denied (fail closed).' });
+    const decision = outcome.decision;
+    // Debug only: every decision, denials included, is in the audit log (and its stdout copy) already.
+    opts.logger.log('debug', 'webhook decision', () => ({ ...fields(), verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started }));
+    return decisionResponse(req.uid, decision, paths);
   }
-  const decision = outcome.decision;
-  // Debug only: every decision, denials included, is in the audit log (and its stdout copy) already.
-  opts.logger.log('debug', 'webhook decision', () => ({ ...fields(), verdict: decision.verdict.kind, dryRunRequest: req.dryRun, ms: Date.now() - started }));
-  return decisionResponse(req.uid, decision, paths);
 }
 
 type Outcome =

@@ -11,7 +11,7 @@ beforeAll(async () => {
 });
 
 const ctx: DeploymentContext = { platform: 'gke', cluster: 'us-central1-a.prod', namespace: 'shop', serviceAccount: 'web' };
-const decide = (project: string, images: string[], context: DeploymentContext = ctx): Promise<Decision> =>
+const decide = async (project: string, images: string[], context: DeploymentContext = ctx): Promise<Decision> =>
   service.decide({ project, images, context, source: { kind: 'admission', cluster: 'us-central1-a.prod', uid: 'u', methodName: 'io.k8s.core.v1.pods.create', resourceName: 'core/v1/namespaces/shop/pods/x', dryRun: false } });
 const UID = '705ab4f5-6393-11e8-b7cc-42010a800002';
 const unsignedMessage = `Image ${UNSIGNED_IMAGE} denied by Binary Authorization default admission rule. Image ${UNSIGNED_IMAGE} denied by attestor projects/demo/attestors/build-attestor: No attestations found`;
