@@ -20,6 +20,7 @@ import { formatBudget, lateDecisionMessage, type DecisionService, type DecisionS
 import { findBreakglass } from './breakglass.js';
 import { decodeAdmissionReview, type AdmissionRequestInfo } from './decode.js';
 import { imagesOf, type WorkloadImages } from './images-of.js';
+import { reviewText } from './review-text.js';
 import { allowResponse, decisionResponse, failClosedResponse, type AdmissionReviewResponse } from './respond.js';
 
 export interface WebhookHandlerOptions {
@@ -114,7 +115,7 @@ async function route(req: IncomingMessage, res: ServerResponse, target: Target, 
   const raw = await readBody(req, maxBody);
   let body: unknown;
   try {
-    body = JSON.parse(raw.toString('utf8')) as unknown;
+    body = JSON.parse(reviewText(raw)) as unknown;
   } catch (e) {
     throw invalid(`Invalid JSON payload received. ${(e as Error).message}`);
   }
