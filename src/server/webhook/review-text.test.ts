@@ -45,7 +45,7 @@ describe('reviewText', () => {
   it('leaves the key alone where it is text: inside a string, or a key that only ends with the name', () => {
     const inString = { a: 'x,"managedFields":[1,2]', b: '{"managedFields":["y"]}' };
     expect(parsed(JSON.stringify(inString))).toEqual(inString);
-    const longerKey = { 'x"managedFields': [1, 2], '\\"managedFields': [3] };
+    const longerKey = { 'x"managedFields': [1, 2], '\\"managedFields': [3], xmanagedFields: [4], '{managedFields': [5], ',managedFields': [6] };
     expect(parsed(JSON.stringify(longerKey))).toEqual(longerKey);
   });
 

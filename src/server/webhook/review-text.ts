@@ -17,7 +17,10 @@
  * were empty: the API server never sends one, and another caller only gets an answer about the
  * object it sent.
  */
-const KEY = Buffer.from('"managedFields":[', 'latin1');
+// Searched for without its opening quote: a needle that starts with `"`, the commonest byte in
+// JSON, took Node's search twice as long; the quote and what precedes it are checked after.
+const KEY = Buffer.from('managedFields":[', 'latin1');
+const QUOTE = 0x22;
 const OPEN_BRACE = 0x7b;
 const COMMA = 0x2c;
 
@@ -28,7 +31,7 @@ export function reviewText(raw: Buffer): string {
   let from = 0;
   while (at >= 0) {
     const open = at + KEY.length - 1;
-    const before = at > 0 ? raw[at - 1] : undefined;
+    const before = at > 1 && raw[at - 1] === QUOTE ? raw[at - 2] : undefined;
     if (before === OPEN_BRACE || before === COMMA) {
       const close = arrayEnd(raw, open);
       if (close < 0) break;
