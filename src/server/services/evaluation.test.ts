@@ -197,6 +197,16 @@ describe('the decision service caches what the store holds', () => {
     }
   });
 
+  it('looks up the attestations of every new image of one decision in one store query', async () => {
+    const image = (n: number) => `gcr.io/demo/app@sha256:${String(n).repeat(64)}`;
+    const { service, reads } = await setup();
+    await service.decide(request([image(9)])); // the policy, attestor and project are cached now
+    const before = reads.list;
+    const d = await service.decide(request([image(1), image(2), image(3)]));
+    expect(reads.list - before).toBe(1);
+    expect(d.images.map((i) => i.reason)).toEqual(['NOT_ATTESTED', 'NOT_ATTESTED', 'NOT_ATTESTED']);
+  });
+
   it('makes a decision once for identical requests that arrive while it is being made', async () => {
     const { service, reads, held } = await setup();
     let release!: () => void;
