@@ -407,45 +407,35 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     return observed();
   }
 
-  async function decideWithTags(request: DecideRequest, tags: TagResolution, started: bigint): Promise<Decision> {
-    let images = [...request.images];
-    let tagFailures: readonly { image: string; reason: string }[] = [];
+  /** Tag → digest resolution (`--resolve-tags`): a failure of the resolver itself leaves the images as they are. */
+  async function resolveTags(tags: TagResolution, images: readonly string[]): Promise<{ images: string[]; failures: readonly { image: string; reason: string }[] }> {
     try {
-      const resolution = await tags.resolve(images, opts.tagDeadlineMs ?? 3000);
-      images = resolution.images;
-      tagFailures = resolution.failures;
+      return await tags.resolve([...images], opts.tagDeadlineMs ?? 3000);
     } catch (e) {
       opts.logger.warn('tag resolution failed', { error: String(e) });
+      return { images: [...images], failures: [] };
     }
+  }
+
+  /** Decides these images (the request's, or their resolved digests), made or remembered, then concludes. */
+  function decideImages(request: DecideRequest, images: string[], started: bigint, tagFailures: readonly { image: string; reason: string }[] = []): Decision | Promise<Decision> {
     const evaluation: EvaluationRequest = { images, context: request.context };
-    let decision: Decision;
+    const finish = (decision: Decision) => conclude(request, evaluation, tagFailures.length > 0 ? withTagFailures(decision, tagFailures) : decision, started);
+    let made: Decision | Promise<Decision>;
     try {
-      decision = await decideUnlogged(request, evaluation);
+      made = decideUnlogged(request, evaluation);
     } catch (e) {
-      decision = failedToDecide(request, evaluation, e);
+      made = failedToDecide(request, evaluation, e);
     }
-    if (tagFailures.length > 0) decision = withTagFailures(decision, tagFailures);
-    return conclude(request, evaluation, decision, started);
+    if (made instanceof Promise) return made.then(finish, (e: unknown) => finish(failedToDecide(request, evaluation, e)));
+    return finish(made);
   }
 
   return {
     decide(request) {
       const started = process.hrtime.bigint();
-      if (opts.tags !== undefined) return decideWithTags(request, opts.tags, started);
-      const evaluation: EvaluationRequest = { images: [...request.images], context: request.context };
-      let made: Decision | Promise<Decision>;
-      try {
-        made = decideUnlogged(request, evaluation);
-      } catch (e) {
-        made = failedToDecide(request, evaluation, e);
-      }
-      if (made instanceof Promise) {
-        return made.then(
-          (decision) => conclude(request, evaluation, decision, started),
-          (e: unknown) => conclude(request, evaluation, failedToDecide(request, evaluation, e), started),
-        );
-      }
-      return conclude(request, evaluation, made, started);
+      if (opts.tags === undefined) return decideImages(request, [...request.images], started);
+      return resolveTags(opts.tags, request.images).then((r) => decideImages(request, r.images, started, r.failures));
     },
   };
 }

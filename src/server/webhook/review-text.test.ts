@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { admissionReview, fixture, type Json } from '../../../test/support/k8s.js';
@@ -69,28 +70,26 @@ describe('reviewText', () => {
   });
 
   it('agrees with JSON.parse on random documents full of the characters that matter', () => {
-    // A small deterministic generator: keys and strings built from quotes, backslashes,
-    // brackets, commas, colons, non-ASCII text and the key itself, nested a few levels deep.
-    let seed = 42;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
-    };
+    // Keys and strings built from quotes, backslashes, brackets, commas, colons, non-ASCII text
+    // and the key itself; `managedFields` keys common enough to hold every kind of value.
     const atoms = ['"', '\\', '[', ']', '{', '}', ',', ':', 'managedFields', '"managedFields":[', '…', 'é', 'a', ' ', '\n', '\u2028'];
-    const str = () => Array.from({ length: rand(6) }, () => atoms[rand(atoms.length)]).join('');
-    const gen = (depth: number): unknown => {
-      const r = rand(depth > 3 ? 3 : 6);
-      if (r === 0) return str();
-      if (r === 1) return rand(1000);
-      if (r === 2) return rand(2) === 0;
-      if (r === 3) return Array.from({ length: rand(4) }, () => gen(depth + 1));
-      const o: Record<string, unknown> = {};
-      for (let i = 0; i < rand(5); i++) o[rand(3) === 0 ? 'managedFields' : str()] = gen(depth + 1);
-      return o;
-    };
-    for (let i = 0; i < 2_000; i++) {
-      const doc = gen(0);
-      expect(parsed(JSON.stringify(doc))).toEqual(emptied(doc));
-    }
+    const text = fc.array(fc.constantFrom(...atoms), { maxLength: 6 }).map((parts) => parts.join(''));
+    const key = fc.oneof(text, fc.constant('managedFields'));
+    const { doc } = fc.letrec<{ doc: unknown }>((tie) => ({
+      doc: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        text,
+        fc.integer(),
+        fc.boolean(),
+        fc.array(tie('doc'), { maxLength: 4 }),
+        fc.dictionary(key, tie('doc'), { maxKeys: 5 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(doc, (d) => {
+        expect(parsed(JSON.stringify(d))).toEqual(emptied(d));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
