@@ -111,7 +111,7 @@ export function createMetrics(): Metrics {
     httpSeconds: new Histogram('tollgate_http_request_seconds', 'API request latency by route.'),
     storeErrors: new Counter('tollgate_store_errors_total', 'Store reads of the decision service that failed, by operation (those decisions fail closed).'),
     auditLost: new Counter('tollgate_audit_entries_lost_total', 'Decision audit entries that could not be written after a retry.'),
-    cache: new Counter('tollgate_cache_total', 'Decision service cache lookups by cache (decisions, policies, attestors, attestation-lookups, signatures) and result (hit or miss).'),
+    cache: new Counter('tollgate_cache_total', 'Decision service cache lookups by cache (decisions, images, policies, attestors, attestation-lookups, signatures) and result (hit or miss).'),
   };
   return {
     ...m,

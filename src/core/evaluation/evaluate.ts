@@ -61,15 +61,31 @@ export function evaluate(
   evidence: Evidence,
   parse: ImageParser = parseImageReference,
 ): Decision {
-  const selected = selectRule(compiled.policy, request.context);
-  const useSystem = systemPolicyEnabled(compiled.policy);
-  const images = request.images.map((image) => evaluateImage(image, parse(image), compiled, useSystem ? systemPolicy : undefined, selected, evidence));
-
-  return decisionFrom(request, images);
+  return deploymentDecision(request, evaluateImages(compiled, systemPolicy, request, evidence, parse));
 }
 
-/** The deployment verdict from the images' verdicts (one enforced denial denies all), breakglass on top. */
-function decisionFrom(request: EvaluationRequest, images: ImageDecision[]): Decision {
+/**
+ * Each image's decision, in request order. An image's decision depends on the image, the policy,
+ * the context's rule and the evidence, never on the other images, so a caller may keep one and
+ * put it in a later deployment decision made against the same policy, context and evidence.
+ */
+export function evaluateImages(
+  compiled: CompiledPolicy,
+  systemPolicy: CompiledPatterns,
+  request: EvaluationRequest,
+  evidence: Evidence,
+  parse: ImageParser = parseImageReference,
+): ImageDecision[] {
+  const selected = selectRule(compiled.policy, request.context);
+  const useSystem = systemPolicyEnabled(compiled.policy);
+  return request.images.map((image) => evaluateImage(image, parse(image), compiled, useSystem ? systemPolicy : undefined, selected, evidence));
+}
+
+/**
+ * The deployment's decision from its images' decisions (one per image of the request, in its
+ * order): one enforced denial denies all, breakglass on top.
+ */
+export function deploymentDecision(request: EvaluationRequest, images: readonly ImageDecision[]): Decision {
   const denied = images.filter((i) => i.verdict === 'DENIED');
   const enforcedDenial = denied.some((i) => i.verdict === 'DENIED' && !i.dryRun);
   const natural: DeploymentVerdict = enforcedDenial ? { kind: 'DENIED' } : denied.length > 0 ? { kind: 'DRY_RUN' } : { kind: 'ALLOWED' };
@@ -179,7 +195,7 @@ function checkAttestor(name: string, ref: ImageReference, image: string, evidenc
  * failed. Breakglass still allows (it is meant for exactly the moment the system is broken).
  */
 export function failedDecision(request: EvaluationRequest, message: string): Decision {
-  return decisionFrom(request, request.images.map((image) => ({ image, verdict: 'DENIED', reason: 'EVALUATION_FAILED', dryRun: false, message: `Image ${image} denied: ${message}` })));
+  return deploymentDecision(request, request.images.map((image) => ({ image, verdict: 'DENIED', reason: 'EVALUATION_FAILED', dryRun: false, message: `Image ${image} denied: ${message}` })));
 }
 
 /** Which attestors and digests an evaluation will ask evidence about, so loaders fetch only those. */

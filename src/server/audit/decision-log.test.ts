@@ -364,12 +364,38 @@ describe('encodeAuditEntry: an entry as JSON text', () => {
       // Encoding leaves every entry holding its decision, as it was.
       expect(stored(entries[1]!)).toBe(kept);
       expect(stored(entries[2]!)).toBe(kept);
-      expect(stringify.mock.calls.filter(([v]) => v === stored(entries[1]!))).toHaveLength(1);
+      // Its JSON was made once, when it was kept: the decision around a placeholder, and each image.
+      const calls = stringify.mock.calls.map(([v]) => v as Record<string, unknown>);
+      expect(calls.filter((v) => typeof v === 'object' && 'schemaVersion' in v)).toHaveLength(1);
+      expect(calls.filter((v) => typeof v === 'object' && 'verdict' in v && 'image' in v)).toHaveLength(decision.images.length);
       expect(texts).toEqual(entries.map((e) => JSON.stringify(e)));
       expect(JSON.parse(texts[2]!)).toMatchObject({ insertId: 'id-c', protoPayload: { resourceName: expect.stringContaining('/pods/c') } });
     } finally {
       stringify.mockRestore();
     }
+  });
+
+  it('serializes an image decision met again once, inside every new decision that holds it', () => {
+    // A rollout: each review a new decision of one new image and the same sidecar image decision.
+    const sidecar = sampleDecision('ALLOWED', { image: `us-docker.pkg.dev/demo/apps/envoy@sha256:${'e'.repeat(64)}` }).images[0]!;
+    const decisions = [1, 2, 3, 4].map((n) => {
+      const own = sampleDecision(n === 3 ? 'DENIED' : 'ALLOWED', { image: `us-docker.pkg.dev/demo/apps/web@sha256:${String(n).repeat(64)}` });
+      return { ...own, images: [own.images[0]!, sidecar] } as Decision;
+    });
+    const stringify = vi.spyOn(JSON, 'stringify');
+    let entries: JsonObject[];
+    let texts: string[];
+    try {
+      entries = decisions.map((d, n) => decisionLogEntry(d, request(admissionSource({ pod: `p${n}` })), TIME, `id-${n}`).entry);
+      texts = entries.map(encodeAuditEntry);
+      const sidecarCalls = stringify.mock.calls.filter(([v]) => typeof v === 'object' && v !== null && (v as { image?: string }).image === sidecar.image);
+      // Made when the sidecar was met the second time, then spliced into the later decisions.
+      expect(sidecarCalls).toHaveLength(1);
+    } finally {
+      stringify.mockRestore();
+    }
+    expect(texts).toEqual(entries.map((e) => JSON.stringify(e)));
+    expect(JSON.parse(texts[3]!)).toMatchObject({ protoPayload: { metadata: { tollgateDecision: { images: [{ image: decisions[3]!.images[0]!.image }, { image: sidecar.image, verdict: 'ALLOWED' }] } } } });
   });
 
   it('is not fooled by entry values that look like its placeholder', () => {

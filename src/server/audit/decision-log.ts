@@ -17,7 +17,7 @@
  * free-form metadata field), so the entry stays Google-shaped and loses nothing.
  */
 import { randomUUID } from 'node:crypto';
-import type { Decision } from '../../core/evaluation/decision.js';
+import type { Decision, ImageDecision } from '../../core/evaluation/decision.js';
 import type { Logger } from '../log.js';
 import type { DecideRequest } from '../services/decision-service.js';
 import type { AuditRecord, EncodedAuditRecord, JsonObject, StoreOps } from '../store/store.js';
@@ -100,7 +100,16 @@ function overriddenResult(decision: Decision): string | undefined {
 export function auditDecision(decision: Decision): JsonObject {
   const kept = keptDecisions.get(decision);
   if (kept !== undefined) return kept;
-  const slim = slimDecision(decision);
+  let reused = false;
+  const images = decision.images.map((i) => {
+    const known = keptImages.get(i);
+    if (known !== undefined) {
+      reused = true;
+      return known;
+    }
+    return slimImageOnce(i);
+  });
+  const slim = { ...decision, images } as unknown as JsonObject;
   // Decisions are immutable, and the decision service hands out the same one again for a
   // repeated review (a rollout, a controller sending a pod spec again): from its second entry on,
   // a decision keeps its slimmed form, whose JSON encodeAuditEntry then makes once. A decision
@@ -108,32 +117,65 @@ export function auditDecision(decision: Decision): JsonObject {
   // long as the decision memo holds them would only fill the old generation.
   if (seenDecisions.has(decision)) {
     keptDecisions.set(decision, slim);
-    keptJson.set(slim, JSON.stringify(slim));
-  } else seenDecisions.add(decision);
+    keptJson.set(slim, decisionJson(slim, images));
+  } else {
+    seenDecisions.add(decision);
+    // A new decision made of image decisions met before (a rollout changes one image; the
+    // sidecars are the same image decisions, handed out again by the decision service): their
+    // JSON is made once, and only the new images' is made here. Held by the entry's own object,
+    // so it goes with the entry.
+    if (reused) keptJson.set(slim, decisionJson(slim, images));
+  }
   return slim;
 }
 
 const seenDecisions = new WeakSet<Decision>();
 const keptDecisions = new WeakMap<Decision, JsonObject>();
-/** The JSON of each slimmed decision auditDecision keeps (and returns again). */
+/** The JSON of each slimmed decision (or image decision) auditDecision keeps and returns again. */
 const keptJson = new WeakMap<JsonObject, string>();
+const seenImages = new WeakSet<ImageDecision>();
+const keptImages = new WeakMap<ImageDecision, JsonObject>();
 
-function slimDecision(decision: Decision): JsonObject {
-  const images = decision.images.map((i) => {
-    const { normalized, digest, ...rest } = i;
-    const out: Record<string, unknown> = rest;
-    if (normalized !== undefined && normalized !== i.image) out['normalized'] = normalized;
-    if (digest !== undefined && !i.image.endsWith(`@${digest}`)) out['digest'] = digest;
-    if ('attestors' in i && i.attestors !== undefined) {
-      out['attestors'] = i.attestors.map((a) => {
-        if (!a.satisfied || a.attestations.some((t) => t.result !== 'VERIFIED') || a.attestations.length > 1) return a;
-        const { attestations: _verified, ...short } = a;
-        return short;
-      });
-    }
-    return out;
-  });
-  return { ...decision, images } as unknown as JsonObject;
+/** An image decision slimmed; from its second time on, kept with its JSON, as whole decisions are. */
+function slimImageOnce(i: ImageDecision): JsonObject {
+  const slim = slimImage(i);
+  if (seenImages.has(i)) {
+    keptImages.set(i, slim);
+    keptJson.set(slim, JSON.stringify(slim));
+  } else seenImages.add(i);
+  return slim;
+}
+
+function slimImage(i: ImageDecision): JsonObject {
+  const { normalized, digest, ...rest } = i;
+  const out: Record<string, unknown> = rest;
+  if (normalized !== undefined && normalized !== i.image) out['normalized'] = normalized;
+  if (digest !== undefined && !i.image.endsWith(`@${digest}`)) out['digest'] = digest;
+  if ('attestors' in i && i.attestors !== undefined) {
+    out['attestors'] = i.attestors.map((a) => {
+      if (!a.satisfied || a.attestations.some((t) => t.result !== 'VERIFIED') || a.attestations.length > 1) return a;
+      const { attestations: _verified, ...short } = a;
+      return short;
+    });
+  }
+  return out as JsonObject;
+}
+
+/**
+ * Exactly `JSON.stringify(slim)`, with each image's JSON made once: the decision is serialized
+ * with a placeholder for its images, which is then replaced by their JSON texts (each kept, or
+ * made now), so the images are not walked again.
+ */
+function decisionJson(slim: JsonObject, images: readonly JsonObject[]): string {
+  let list = '[';
+  for (let k = 0; k < images.length; k++) {
+    const image = images[k]!;
+    list += (k === 0 ? '' : ',') + (keptJson.get(image) ?? JSON.stringify(image));
+  }
+  list += ']';
+  const text = JSON.stringify({ ...slim, images: SLOT });
+  const at = text.indexOf(QUOTED_SLOT);
+  return `${text.slice(0, at)}${list}${text.slice(at + QUOTED_SLOT.length)}`;
 }
 
 /**
@@ -153,7 +195,7 @@ export function encodeAuditEntry(entry: JsonObject): string {
   if (json === undefined || metadata === undefined) return JSON.stringify(entry);
   // The builders' objects are their own and this is synchronous: put the placeholder in the
   // decision's place for the one stringify, rather than copying three objects around it.
-  metadata['tollgateDecision'] = DECISION_SLOT;
+  metadata['tollgateDecision'] = SLOT;
   let text: string;
   try {
     text = JSON.stringify(entry);
@@ -161,12 +203,13 @@ export function encodeAuditEntry(entry: JsonObject): string {
     metadata['tollgateDecision'] = decision as JsonObject;
   }
   // The builders put the decision last, so the placeholder is found from the end at once.
-  const at = text.lastIndexOf(QUOTED_DECISION_SLOT);
-  return `${text.slice(0, at)}${json}${text.slice(at + QUOTED_DECISION_SLOT.length)}`;
+  const at = text.lastIndexOf(QUOTED_SLOT);
+  return `${text.slice(0, at)}${json}${text.slice(at + QUOTED_SLOT.length)}`;
 }
 
-const DECISION_SLOT = `tollgate-decision-${randomUUID()}`;
-const QUOTED_DECISION_SLOT = JSON.stringify(DECISION_SLOT);
+/** Stands for a part serialized apart; its random nonce keeps any value in an entry from being taken for it. */
+const SLOT = `tollgate-decision-${randomUUID()}`;
+const QUOTED_SLOT = JSON.stringify(SLOT);
 
 /** Builds the audit record of one decision. Pure: time and insertId come from the caller. */
 export function decisionLogEntry(decision: Decision, request: DecideRequest, time: string, insertId: string): AuditRecord {

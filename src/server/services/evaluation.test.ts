@@ -69,6 +69,18 @@ const request = (images: string[], breakglass?: string): DecideRequest => ({
 
 const IMAGE = `gcr.io/demo/app@sha256:${'1a'.repeat(32)}`;
 
+/** An attestation as the Container Analysis API stores it: gcloud's payload, signed by openssl with the fixture key. */
+async function attest(store: Store, image: string): Promise<void> {
+  const payload = createSignaturePayload(image);
+  if (!payload.ok) throw new Error(payload.error.message);
+  const signature = opensslSign('ECDSA_P256_SHA256', 'ECDSA_P256_SHA256', Buffer.from(payload.value));
+  const name = `projects/demo/occurrences/${image.slice(-8)}`;
+  await store.create({
+    kind: 'occurrence', name, parent: 'projects/demo', k1: 'projects/demo/notes/n', k2: image.slice(image.indexOf('@') + 1),
+    body: { name, kind: 'ATTESTATION', noteName: 'projects/demo/notes/n', resourceUri: image, attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: 'k', signature: signature.toString('base64') }] } },
+  });
+}
+
 describe('the decision service fails closed', () => {
   it('denies with EVALUATION_FAILED, naming the failure, when the store cannot be read', async () => {
     const { service, broken } = await setup(['get', 'changeMark']);
@@ -172,8 +184,9 @@ describe('the decision service caches what the store holds', () => {
       const { service, reads } = await setup([], 0, bound);
       for (const n of [1, 2, 3]) await service.decide(request([image(n)]));
       expect(reads.list).toBe(3);
-      // A new request (no memo) for an image still held and one held only without a bound.
-      await service.decide(request([image(3), image(1)]));
+      // A new request for an image still held and one held only without a bound, in another
+      // namespace: neither the decision nor the image decisions are remembered for it.
+      await service.decide({ ...request([image(3), image(1)]), context: { platform: 'gke', namespace: 'other' } });
       expect(reads.list, `bound ${bound}`).toBe(3 + again);
     }
   });
@@ -298,18 +311,6 @@ describe('a decision at hand', () => {
 });
 
 describe('the decision service reports its caches and store failures (metrics)', () => {
-  /** An attestation as the Container Analysis API stores it: gcloud's payload, signed by openssl with the fixture key. */
-  async function attest(store: Store, image: string): Promise<void> {
-    const payload = createSignaturePayload(image);
-    if (!payload.ok) throw new Error(payload.error.message);
-    const signature = opensslSign('ECDSA_P256_SHA256', 'ECDSA_P256_SHA256', Buffer.from(payload.value));
-    const name = `projects/demo/occurrences/${image.slice(-8)}`;
-    await store.create({
-      kind: 'occurrence', name, parent: 'projects/demo', k1: 'projects/demo/notes/n', k2: image.slice(image.indexOf('@') + 1),
-      body: { name, kind: 'ATTESTATION', noteName: 'projects/demo/notes/n', resourceUri: image, attestation: { serializedPayload: Buffer.from(payload.value).toString('base64'), signatures: [{ publicKeyId: 'k', signature: signature.toString('base64') }] } },
-    });
-  }
-
   it('counts each cache lookup as a hit or a miss, by cache', async () => {
     const seen: string[] = [];
     const { service, store } = await setup([], 0, undefined, { observeCache: (cache, hit) => void seen.push(`${cache} ${hit ? 'hit' : 'miss'}`) });
@@ -317,17 +318,18 @@ describe('the decision service reports its caches and store failures (metrics)',
     await attest(store, signed);
     const first = await service.decide(request([signed]));
     expect(first.images[0]).toMatchObject({ verdict: 'ALLOWED' });
-    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestors miss', 'decisions miss', 'policies miss', 'signatures miss']);
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestors miss', 'decisions miss', 'images miss', 'policies miss', 'signatures miss']);
     // The same request again: the memo answers.
     await service.decide(request([signed]));
     expect(seen.splice(0)).toEqual(['decisions hit']);
-    // Another request with the same image and a new one: parsed policy and attestor, the signed image's lookup reused.
+    // Another request with the same image and a new one: parsed policy and attestor, the signed
+    // image's decision reused (so it needs no lookup), the new one looked up.
     await service.decide(request([signed, IMAGE]));
-    expect(seen.splice(0).sort()).toEqual(['attestation-lookups hit', 'attestation-lookups miss', 'attestors hit', 'decisions miss', 'policies hit']);
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestors hit', 'decisions miss', 'images hit', 'images miss', 'policies hit']);
     // Once the store moved, lookups are made again, but a verified signature is not verified again.
     await store.create({ kind: 'note', name: 'projects/demo/notes/other', parent: 'projects/demo', body: {} });
     await service.decide(request([IMAGE, signed]));
-    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestation-lookups miss', 'attestors miss', 'decisions miss', 'policies miss', 'signatures hit']);
+    expect(seen.splice(0).sort()).toEqual(['attestation-lookups miss', 'attestation-lookups miss', 'attestors miss', 'decisions miss', 'images miss', 'images miss', 'policies miss', 'signatures hit']);
   });
 
   it('counts failed store reads by operation, and the decisions fail closed', async () => {
@@ -341,6 +343,69 @@ describe('the decision service reports its caches and store failures (metrics)',
     gets.broken.on = true;
     expect((await gets.service.decide(request([IMAGE]))).images[0]).toMatchObject({ reason: 'EVALUATION_FAILED' });
     expect(failed.splice(0)).toEqual(['change-mark']);
+  });
+});
+
+describe('an image decided before', () => {
+  const A = `gcr.io/demo/app@sha256:${'a1'.repeat(32)}`;
+  const B = `gcr.io/demo/sidecar@sha256:${'b2'.repeat(32)}`;
+
+  it('is reused as it is in another deployment decision in the same context, and only the new image is looked up', async () => {
+    const seen: string[] = [];
+    const { service, store } = await setup([], 0, undefined, { observeCache: (cache, hit) => void seen.push(`${cache} ${hit ? 'hit' : 'miss'}`) });
+    await attest(store, A);
+    await attest(store, B);
+    const first = await service.decide(request([A, IMAGE]));
+    expect(first.verdict).toEqual({ kind: 'DENIED' });
+    expect(first.images[0]).toMatchObject({ image: A, verdict: 'ALLOWED', reason: 'ATTESTED' });
+    seen.length = 0;
+    const second = await service.decide(request([B, A]));
+    expect(second.verdict).toEqual({ kind: 'ALLOWED' });
+    expect(second.messages).toEqual([]);
+    expect(second.images[0]).toMatchObject({ image: B, verdict: 'ALLOWED', reason: 'ATTESTED' });
+    expect(second.images[1]).toBe(first.images[0]);
+    expect(seen.filter((s) => s.startsWith('images') || s.startsWith('attestation-lookups')).sort()).toEqual(['attestation-lookups miss', 'images hit', 'images miss']);
+  });
+
+  it('is decided again in another context, where another rule may apply', async () => {
+    const { service, store } = await setup();
+    await attest(store, A);
+    await store.update('policy', 'projects/demo/policy', {
+      body: {
+        defaultAdmissionRule: { evaluationMode: 'REQUIRE_ATTESTATION', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG', requireAttestationsBy: ['projects/demo/attestors/a'] },
+        clusterAdmissionRules: { 'us-east1-b.prod': { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } },
+      },
+    });
+    const anywhere = await service.decide(request([A]));
+    expect(anywhere.images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ATTESTED' });
+    const prod = await service.decide({ ...request([A, B]), context: { platform: 'gke', cluster: 'us-east1-b.prod' } });
+    expect(prod.images[0]).toMatchObject({ image: A, verdict: 'DENIED', reason: 'ALWAYS_DENY', rule: { type: 'cluster', key: 'us-east1-b.prod' } });
+    const again = await service.decide(request([A, B]));
+    expect(again.images[0]).toBe(anywhere.images[0]);
+  });
+
+  it('is decided again once the store changed: a deleted attestation denies it', async () => {
+    const { service, store } = await setup();
+    await attest(store, A);
+    await attest(store, B);
+    const first = await service.decide(request([A]));
+    expect(first.images[0]).toMatchObject({ verdict: 'ALLOWED' });
+    expect(await store.delete('occurrence', `projects/demo/occurrences/${A.slice(-8)}`)).toBe(true);
+    const after = await service.decide(request([B, A]));
+    expect(after.verdict).toEqual({ kind: 'DENIED' });
+    expect(after.images[1]).toMatchObject({ image: A, verdict: 'DENIED', reason: 'NOT_ATTESTED' });
+    expect(after.images[0]).toMatchObject({ image: B, verdict: 'ALLOWED' });
+  });
+
+  it('keeps the order of the request, with new and remembered images interleaved and named twice', async () => {
+    const { service, store } = await setup();
+    await attest(store, A);
+    await attest(store, B);
+    await service.decide(request([A]));
+    const d = await service.decide(request([IMAGE, A, B, A, IMAGE]));
+    expect(d.images.map((i) => [i.image, i.verdict])).toEqual([[IMAGE, 'DENIED'], [A, 'ALLOWED'], [B, 'ALLOWED'], [A, 'ALLOWED'], [IMAGE, 'DENIED']]);
+    expect(d.messages).toHaveLength(2);
+    for (const m of d.messages) expect(m).toContain(`Image ${IMAGE} denied`);
   });
 });
 
@@ -387,6 +452,6 @@ describe('a verification that expires (a PGP signature made with an expiration t
     const later = await service.decide(request([image]));
     expect(later.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'NOT_ATTESTED' });
     expect(JSON.stringify(later)).toMatch(/expired/i);
-    expect(seen).toEqual(['decisions miss', 'policies hit', 'attestors hit', 'attestation-lookups miss', 'signatures miss']);
+    expect(seen).toEqual(['decisions miss', 'policies hit', 'images miss', 'attestors hit', 'attestation-lookups miss', 'signatures miss']);
   });
 });

@@ -12,8 +12,18 @@ import { parseAttestor } from '../../core/attestation/attestor.js';
 import { checkAttestation } from '../../core/attestation/check.js';
 import type { AttestationCheck, Attestor } from '../../core/attestation/model.js';
 import { parseAttestationOccurrence } from '../../core/attestation/occurrence.js';
-import type { Decision } from '../../core/evaluation/decision.js';
-import { compilePatterns, compilePolicy, evaluate, failedDecision, requiredEvidence, type CompiledPatterns, type CompiledPolicy, type ImageParser } from '../../core/evaluation/evaluate.js';
+import type { Decision, ImageDecision } from '../../core/evaluation/decision.js';
+import {
+  compilePatterns,
+  compilePolicy,
+  deploymentDecision,
+  evaluateImages,
+  failedDecision,
+  requiredEvidence,
+  type CompiledPatterns,
+  type CompiledPolicy,
+  type ImageParser,
+} from '../../core/evaluation/evaluate.js';
 import type { AttestorLookup, Evidence } from '../../core/evaluation/evidence.js';
 import type { EvaluationRequest } from '../../core/evaluation/request.js';
 import { parseImageReference } from '../../core/image/reference.js';
@@ -68,7 +78,7 @@ export interface DecisionServiceOptions {
 }
 
 /** The decision service's caches, as the metrics name them. */
-export type DecisionCache = 'decisions' | 'policies' | 'attestors' | 'attestation-lookups' | 'signatures';
+export type DecisionCache = 'decisions' | 'images' | 'policies' | 'attestors' | 'attestation-lookups' | 'signatures';
 /** The store reads a decision may make, as the metrics name them. */
 export type DecisionStoreRead = 'change-mark' | 'project' | 'policy' | 'system-policy' | 'attestor' | 'attestations';
 
@@ -110,6 +120,10 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   // Enough for the repeats a memo is for (a rollout, a controller sending a pod spec again); under
   // churn every entry is a whole decision held in the old generation, so not more.
   const decisions = new BoundedMap<string, Cached<Decision>>(1_000);
+  // Image decisions by project, context and image: a rollout that changes one image sends the
+  // others (sidecars, init containers) again in every review, each a new deployment decision
+  // made of mostly the same image decisions. Twice the decisions' bound: a few images each.
+  const imageDecisions = new BoundedMap<string, Cached<ImageDecision>>(2_000);
   // Decisions being made now, by memo key (removed when made; bounded by requests in flight).
   const inFlight = new Map<string, Cached<Promise<Decision>>>();
   // Parsed image references (pure values, never stale): the same images arrive in review after
@@ -337,6 +351,49 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     };
   }
 
+  /**
+   * The request's image decisions: those made before against the same store state and context
+   * as they are, the others evaluated, with evidence gathered for them alone. `until`: when the
+   * first of them stops holding by itself.
+   */
+  async function decideEachImage(
+    deployer: Project,
+    compiled: CompiledPolicy,
+    sys: CompiledPatterns,
+    evaluation: EvaluationRequest,
+    contextKey: string,
+    e: number,
+  ): Promise<{ images: ImageDecision[]; until: number | undefined }> {
+    const t = now().getTime();
+    const images: ImageDecision[] = new Array<ImageDecision>(evaluation.images.length);
+    const missing: number[] = [];
+    let until: number | undefined;
+    for (let i = 0; i < evaluation.images.length; i++) {
+      const known = imageDecisions.get(`${contextKey}\n${evaluation.images[i]!}`);
+      const fresh = known !== undefined && isFresh(known) && (known.until === undefined || t < known.until);
+      cacheSeen('images', fresh);
+      if (!fresh) {
+        missing.push(i);
+        continue;
+      }
+      images[i] = known.value;
+      if (known.until !== undefined) until = Math.min(until ?? Infinity, known.until);
+    }
+    if (missing.length === 0) return { images, until };
+    const partial: EvaluationRequest = { images: missing.map((i) => evaluation.images[i]!), context: evaluation.context };
+    const evidence = await buildEvidence(deployer, compiled, sys, partial);
+    const made = evaluateImages(compiled, sys, partial, evidence, parseImage);
+    // Each keeps the evidence's earliest expiry, which may be another image's: sooner is safe.
+    const madeUntil = evidence.until;
+    for (let j = 0; j < missing.length; j++) {
+      const image = made[j]!;
+      images[missing[j]!] = image;
+      imageDecisions.set(`${contextKey}\n${image.image}`, { version: '', value: image, epoch: e, ...(madeUntil === undefined ? {} : { until: madeUntil }) });
+    }
+    if (madeUntil !== undefined) until = Math.min(until ?? Infinity, madeUntil);
+    return { images, until };
+  }
+
   /** The decision, made or remembered; a fresh memo hit is returned as is, without a promise. */
   function decideUnlogged(request: DecideRequest, evaluation: EvaluationRequest): Decision | Promise<Decision> {
     const reading = syncWithStore();
@@ -346,7 +403,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   function decideAgainstStore(request: DecideRequest, evaluation: EvaluationRequest): Decision | Promise<Decision> {
     // The same images in the same context against an unchanged store get the same decision
     // (decisions are immutable data): the API server sends the same pod spec many times.
-    const memoKey = `${request.project}\n${JSON.stringify(evaluation.context)}\n${evaluation.images.join('\n')}`;
+    const contextKey = `${request.project}\n${JSON.stringify(evaluation.context)}`;
+    const memoKey = `${contextKey}\n${evaluation.images.join('\n')}`;
     const memo = decisions.get(memoKey);
     if (memo !== undefined && isFresh(memo) && (memo.until === undefined || now().getTime() < memo.until)) {
       cacheSeen('decisions', true);
@@ -365,10 +423,9 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       if (deployer === undefined) return failedDecision(evaluation, `project ${request.project} does not exist in Tollgate`);
       const compiled = await policy(request.project);
       const sys = await systemPatterns();
-      const evidence = await buildEvidence(deployer, compiled, sys, evaluation);
-      const decision = evaluate(compiled, sys, evaluation, evidence, parseImage);
+      const { images, until } = await decideEachImage(deployer, compiled, sys, evaluation, contextKey, e);
+      const decision = deploymentDecision(evaluation, images);
       // A decision that rests on a verification that expires is reused only until then.
-      const until = evidence.until;
       decisions.set(memoKey, { version: '', value: decision, epoch: e, ...(until === undefined ? {} : { until }) });
       return decision;
     })();
