@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { attestorResource, occurrenceResource, opensslSign, readFixture, readFixtureText, type KeySpec } from '../../../test/support/fixtures.js';
 import { parseAttestor } from '../attestation/attestor.js';
@@ -7,7 +8,7 @@ import { createSignaturePayload } from '../attestation/payload.js';
 import { parseImageReference } from '../image/reference.js';
 import { parsePolicyObject } from '../policy/parse.js';
 import type { Decision, ImageDecision } from './decision.js';
-import { compilePatterns, compilePolicy, evaluate, requiredEvidence } from './evaluate.js';
+import { compilePatterns, compilePolicy, deploymentDecision, evaluate, evaluateImages, requiredEvidence } from './evaluate.js';
 import { buildEvidence } from './evidence.js';
 import type { DeploymentContext } from './request.js';
 import { DEFAULT_SYSTEM_IMAGE_PATTERNS } from './system-policy.js';
@@ -405,6 +406,32 @@ describe('exemptions, modes and the deployment verdict', () => {
   it('an invalid image reference is denied, never allowed', async () => {
     const d = await decide({ policy: { defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } }, attestors: [], occurrences: [], images: ['UPPER/Case::bad'] });
     expect(only(d)).toMatchObject({ verdict: 'DENIED', reason: 'INVALID_IMAGE' });
+  });
+});
+
+describe('an image\'s decision stands alone (the server reuses it in later deployment decisions)', () => {
+  it('is the same whatever other images the request names, and the deployment decision is made from the parts', async () => {
+    const signedA = signedOccurrence(IMAGE_A);
+    const forgedB = signedOccurrence(IMAGE_B, { payload: payloadFor(IMAGE_A) });
+    const evidence = await buildEvidence([build], occurrences(signedA, forgedB), NOW);
+    const compiled = policy({
+      admissionWhitelistPatterns: [{ namePattern: 'docker.io/library/nginx*' }],
+      defaultAdmissionRule: requireBy([ATTESTOR]),
+      kubernetesNamespaceAdmissionRules: { dev: requireBy([ATTESTOR], 'DRYRUN_AUDIT_LOG_ONLY'), ops: { evaluationMode: 'ALWAYS_DENY', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } },
+    });
+    const pool = [IMAGE_A, IMAGE_B, `${REPO}:latest`, 'docker.io/library/nginx:1.27', 'UPPER/Case::bad', `gcr.io/other/app@${DIGEST_A}`];
+    const contexts: DeploymentContext[] = [GKE, { platform: 'gke', namespace: 'dev' }, { platform: 'gke', namespace: 'ops' }, { platform: 'gke', namespace: 'dev', breakglass: 'INC-7' }];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pool), { minLength: 1, maxLength: 6 }), fc.constantFrom(...contexts), (images, context) => {
+        const whole = evaluate(compiled, SYSTEM, { images, context }, evidence);
+        // Each image evaluated in a request of its own gives the same image decision…
+        const alone = images.map((image) => evaluateImages(compiled, SYSTEM, { images: [image], context }, evidence)[0]);
+        expect(whole.images).toEqual(alone);
+        // …and the deployment decision made from those parts is the one evaluate makes.
+        expect(deploymentDecision({ images, context }, alone as ImageDecision[])).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
