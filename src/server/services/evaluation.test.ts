@@ -397,6 +397,17 @@ describe('an image decided before', () => {
     expect(after.images[0]).toMatchObject({ image: B, verdict: 'ALLOWED' });
   });
 
+  it('is not confused with an image whose name holds a line break (the memos\' keys are unambiguous)', async () => {
+    const { service, store } = await setup();
+    await attest(store, A);
+    await attest(store, B);
+    expect((await service.decide(request([A, B]))).verdict).toEqual({ kind: 'ALLOWED' });
+    const joined = await service.decide(request([`${A}\n${B}`]));
+    expect(joined.verdict).toEqual({ kind: 'DENIED' });
+    expect(joined.images).toHaveLength(1);
+    expect(joined.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'INVALID_IMAGE' });
+  });
+
   it('keeps the order of the request, with new and remembered images interleaved and named twice', async () => {
     const { service, store } = await setup();
     await attest(store, A);

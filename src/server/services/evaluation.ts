@@ -369,7 +369,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     const missing: number[] = [];
     let until: number | undefined;
     for (let i = 0; i < evaluation.images.length; i++) {
-      const known = imageDecisions.get(`${contextKey}\n${evaluation.images[i]!}`);
+      // The context key delimits itself, so the image needs no separator after it.
+      const known = imageDecisions.get(`${contextKey}${evaluation.images[i]!}`);
       const fresh = known !== undefined && isFresh(known) && (known.until === undefined || t < known.until);
       cacheSeen('images', fresh);
       if (!fresh) {
@@ -388,7 +389,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     for (let j = 0; j < missing.length; j++) {
       const image = made[j]!;
       images[missing[j]!] = image;
-      imageDecisions.set(`${contextKey}\n${image.image}`, { version: '', value: image, epoch: e, ...(madeUntil === undefined ? {} : { until: madeUntil }) });
+      imageDecisions.set(`${contextKey}${image.image}`, { version: '', value: image, epoch: e, ...(madeUntil === undefined ? {} : { until: madeUntil }) });
     }
     if (madeUntil !== undefined) until = Math.min(until ?? Infinity, madeUntil);
     return { images, until };
@@ -402,9 +403,11 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
 
   function decideAgainstStore(request: DecideRequest, evaluation: EvaluationRequest): Decision | Promise<Decision> {
     // The same images in the same context against an unchanged store get the same decision
-    // (decisions are immutable data): the API server sends the same pod spec many times.
-    const contextKey = `${request.project}\n${JSON.stringify(evaluation.context)}`;
-    const memoKey = `${contextKey}\n${evaluation.images.join('\n')}`;
+    // (decisions are immutable data): the API server sends the same pod spec many times. Keys
+    // are JSON, each part delimiting itself: joined with a separator, an image whose name holds
+    // that separator would find the decision made for the two images it spells.
+    const contextKey = `${JSON.stringify(request.project)}${JSON.stringify(evaluation.context)}`;
+    const memoKey = `${contextKey}${JSON.stringify(evaluation.images)}`;
     const memo = decisions.get(memoKey);
     if (memo !== undefined && isFresh(memo) && (memo.until === undefined || now().getTime() < memo.until)) {
       cacheSeen('decisions', true);
