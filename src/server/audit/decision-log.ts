@@ -117,14 +117,14 @@ export function auditDecision(decision: Decision): JsonObject {
   // long as the decision memo holds them would only fill the old generation.
   if (seenDecisions.has(decision)) {
     keptDecisions.set(decision, slim);
-    keptJson.set(slim, decisionJson(slim, images));
+    keptJson.set(slim, decisionJson(slim));
   } else {
     seenDecisions.add(decision);
     // A new decision made of image decisions met before (a rollout changes one image; the
     // sidecars are the same image decisions, handed out again by the decision service): their
     // JSON is made once, and only the new images' is made here. Held by the entry's own object,
     // so it goes with the entry.
-    if (reused) keptJson.set(slim, decisionJson(slim, images));
+    if (reused) keptJson.set(slim, decisionJson(slim));
   }
   return slim;
 }
@@ -166,7 +166,8 @@ function slimImage(i: ImageDecision): JsonObject {
  * with a placeholder for its images, which is then replaced by their JSON texts (each kept, or
  * made now), so the images are not walked again.
  */
-function decisionJson(slim: JsonObject, images: readonly JsonObject[]): string {
+function decisionJson(slim: JsonObject): string {
+  const images = slim['images'] as JsonObject[];
   let list = '[';
   for (let k = 0; k < images.length; k++) {
     const image = images[k]!;

@@ -169,6 +169,8 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   }
 
   const isFresh = <T>(c: Cached<T>): boolean => c.epoch === epoch;
+  /** Fresh, and still holding by itself (a value resting on a verification that expires holds until then). */
+  const holds = <T>(c: Cached<T> | undefined): c is Cached<T> => c !== undefined && isFresh(c) && (c.until === undefined || now().getTime() < c.until);
   const versionOf = (r: StoredResource | undefined) => (r === undefined ? 'none' : `${r.version}@${r.updateTime}`);
 
   async function project(id: string): Promise<Project | undefined> {
@@ -286,7 +288,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   async function checksFor(a: Attestor, attestorVersion: string, digest: string): Promise<{ readonly value: AttestationCheck[]; readonly until?: number }> {
     const listKey = `${a.name}#${attestorVersion}|${digest}`;
     const cached = checkLists.get(listKey);
-    const fresh = cached !== undefined && isFresh(cached) && (cached.until === undefined || now().getTime() < cached.until);
+    const fresh = holds(cached);
     cacheSeen('attestation-lookups', fresh);
     if (fresh) return cached;
     const e = epoch;
@@ -364,32 +366,32 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     contextKey: string,
     e: number,
   ): Promise<{ images: ImageDecision[]; until: number | undefined }> {
-    const t = now().getTime();
     const images: ImageDecision[] = new Array<ImageDecision>(evaluation.images.length);
-    const missing: number[] = [];
+    const missing: { at: number; key: string }[] = [];
     let until: number | undefined;
     for (let i = 0; i < evaluation.images.length; i++) {
       // The context key delimits itself, so the image needs no separator after it.
-      const known = imageDecisions.get(`${contextKey}${evaluation.images[i]!}`);
-      const fresh = known !== undefined && isFresh(known) && (known.until === undefined || t < known.until);
+      const key = `${contextKey}${evaluation.images[i]!}`;
+      const known = imageDecisions.get(key);
+      const fresh = holds(known);
       cacheSeen('images', fresh);
       if (!fresh) {
-        missing.push(i);
+        missing.push({ at: i, key });
         continue;
       }
       images[i] = known.value;
       if (known.until !== undefined) until = Math.min(until ?? Infinity, known.until);
     }
     if (missing.length === 0) return { images, until };
-    const partial: EvaluationRequest = { images: missing.map((i) => evaluation.images[i]!), context: evaluation.context };
+    const partial: EvaluationRequest = { images: missing.map((m) => evaluation.images[m.at]!), context: evaluation.context };
     const evidence = await buildEvidence(deployer, compiled, sys, partial);
     const made = evaluateImages(compiled, sys, partial, evidence, parseImage);
     // Each keeps the evidence's earliest expiry, which may be another image's: sooner is safe.
     const madeUntil = evidence.until;
     for (let j = 0; j < missing.length; j++) {
-      const image = made[j]!;
-      images[missing[j]!] = image;
-      imageDecisions.set(`${contextKey}${image.image}`, { version: '', value: image, epoch: e, ...(madeUntil === undefined ? {} : { until: madeUntil }) });
+      const { at, key } = missing[j]!;
+      images[at] = made[j]!;
+      imageDecisions.set(key, { version: '', value: made[j]!, epoch: e, ...(madeUntil === undefined ? {} : { until: madeUntil }) });
     }
     if (madeUntil !== undefined) until = Math.min(until ?? Infinity, madeUntil);
     return { images, until };
@@ -409,7 +411,7 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
     const contextKey = `${JSON.stringify(request.project)}${JSON.stringify(evaluation.context)}`;
     const memoKey = `${contextKey}${JSON.stringify(evaluation.images)}`;
     const memo = decisions.get(memoKey);
-    if (memo !== undefined && isFresh(memo) && (memo.until === undefined || now().getTime() < memo.until)) {
+    if (holds(memo)) {
       cacheSeen('decisions', true);
       return memo.value;
     }
