@@ -37,6 +37,7 @@ import {
   decisionLogEntry,
   LABEL_VERDICT,
   logNameOf,
+  severityOf,
   SYSTEM_EVENT_LOG_ID,
 } from './decision-log.js';
 
@@ -119,18 +120,6 @@ function wouldHaveBeen(decision: Decision): string {
   if (v.kind === 'BREAKGLASS' && v.wouldHaveBeen === 'DENIED') return `Without breakglass it would have been refused: ${messages}`;
   if (v.kind === 'BREAKGLASS' && v.wouldHaveBeen === 'DRY_RUN') return `Without breakglass it would have been allowed by a dry run policy that would have refused it: ${messages}`;
   return '';
-}
-
-function severityOf(kind: Decision['verdict']['kind']): string {
-  switch (kind) {
-    case 'ALLOWED':
-      return 'NOTICE';
-    case 'DENIED':
-      return 'ERROR';
-    case 'DRY_RUN':
-    case 'BREAKGLASS':
-      return 'WARNING';
-  }
 }
 
 interface ConditionInput {

@@ -70,8 +70,9 @@ function denialMessages(decision: Decision): string[] {
   return decision.messages.filter((m) => m !== '');
 }
 
-function severityOf(decision: Decision): string {
-  switch (decision.verdict.kind) {
+/** A decision entry's LogEntry severity, by verdict (shared with the Cloud Run entries). */
+export function severityOf(kind: Decision['verdict']['kind']): string {
+  switch (kind) {
     case 'ALLOWED':
       return 'NOTICE';
     case 'DENIED':
@@ -251,7 +252,7 @@ function admissionEntry(decision: Decision, request: DecideRequest, source: Sour
     insertId,
     timestamp: time,
     receiveTimestamp: time,
-    severity: severityOf(decision),
+    severity: severityOf(decision.verdict.kind),
     resource: { type: 'k8s_cluster', labels: { project_id: request.project, location, cluster_name: clusterName } },
     labels,
     protoPayload: {
@@ -323,7 +324,7 @@ function cloudRunEntry(decision: Decision, request: DecideRequest, source: Sourc
     insertId,
     timestamp: time,
     receiveTimestamp: time,
-    severity: severityOf(decision),
+    severity: severityOf(decision.verdict.kind),
     resource: {
       type: 'cloud_run_revision',
       labels: { project_id: request.project, service_name: source.service, revision_name: source.revision, configuration_name: source.service, location: source.region },
