@@ -161,6 +161,9 @@ describe('workloads, server-side dry runs and metrics through the real server', 
     expect(value(/^tollgate_http_requests_total\{route="webhook POST \/admission\/projects\/\{project\}\/clusters\/\{cluster\}",code="400"\} (\d+)$/m)).toBe(1);
     expect(value(/^tollgate_decisions_total\{verdict="DENIED",mode="enforced",source="admission",reason="NOT_ATTESTED"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
     expect(value(/^tollgate_cache_total\{cache="decisions",result="miss"\} (\d+)$/m)).toBeGreaterThan(0);
+    // The signed images' checks, made in place (a handful of reviews gives the adaptive placement nothing to compare).
+    expect(value(/^tollgate_signature_checks_total\{placement="in_place"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(value(/^tollgate_signature_checks_total\{placement="pool"\} (\d+)$/m)).toBe(0);
     // The earlier dry-run and breakglass reviews, by mode.
     expect(text).toMatch(/^tollgate_decisions_total\{verdict="DRY_RUN",mode="dry-run",source="admission",[^}]*\} [1-9]\d*$/m);
     expect(text).toMatch(/^tollgate_decisions_total\{verdict="BREAKGLASS",mode="breakglass",source="admission",[^}]*\} [1-9]\d*$/m);

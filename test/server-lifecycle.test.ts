@@ -172,6 +172,11 @@ describe('restart and shutdown', () => {
   it('bad flags exit 2', async () => {
     const r = await run(process.execPath, [BIN, 'serve', '--listen', 'nonsense'], {});
     expect(r.code).toBe(2);
+    const placement = await run(process.execPath, [BIN, 'serve', '--verify-placement', 'gpu'], {});
+    expect(placement.code).toBe(2);
+    expect(placement.stderr).toContain('--verify-placement must be one of adaptive, in-place, pool, not gpu');
+    const fromEnv = await run(process.execPath, [BIN, 'serve'], { env: { TOLLGATE_VERIFY_PLACEMENT: 'later' } });
+    expect(fromEnv.code).toBe(2);
     writeFileSync(join(server.dataDir, 'x'), '');
   });
 });

@@ -31,6 +31,8 @@ import { createTagResolver } from './registry/tag-resolver.js';
 import { createDecisionService, type DecisionCache } from './services/evaluation.js';
 import type { DecisionService } from './services/decision-service.js';
 import { startWebhookListener, type WebhookListener } from './webhook/listener.js';
+import { ROUTE_ADMISSION } from './webhook/handler.js';
+import { placementFor } from './services/verify-placement.js';
 import { appendFileSync } from 'node:fs';
 import { parseListen, type ServerConfig } from './config.js';
 import { createRequestListener } from './http/http-server.js';
@@ -132,7 +134,19 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   );
   const decisionTime = seriesBy((source: string) => source, (source) => metrics.decisionSeconds.series({ source }));
   const cacheCount = seriesBy((cache: DecisionCache, hit: boolean) => `${cache}\n${hit}`, (cache, hit) => metrics.cache.series({ cache, result: hit ? 'hit' : 'miss' }));
+  // Reviews answered by the webhook tell the adaptive placement which of its trials went better.
+  // A change of placement is logged (rare once the load is steady); every comparison at debug.
+  let placedOnPool = false;
+  const placement = placementFor(config.verifyPlacement, (s) => {
+    const fields = { placement: s.onPool ? 'pool' : 'in place', ...s.lastTrial };
+    if (s.onPool !== placedOnPool) logger.info(s.onPool ? 'signature verifications moved to the thread pool' : 'signature verifications back in place', fields);
+    else logger.log('debug', 'signature verification placement compared', fields);
+    placedOnPool = s.onPool;
+  });
+  const checksInPlace = metrics.verifications.series({ placement: 'in_place' });
+  const checksOnPool = metrics.verifications.series({ placement: 'pool' });
   const decisions = createDecisionService({
+    placement,
     store,
     iam,
     logger,
@@ -145,6 +159,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     },
     observeCache: (cache, hit) => cacheCount(cache, hit).inc(),
     observeStoreError: (operation) => metrics.storeErrors.inc({ operation }),
+    observeVerification: (onPool) => (onPool ? checksOnPool : checksInPlace).inc(),
   });
   // Both listeners' requests: the API's routes and the webhook's (labelled `webhook …`). The
   // webhook counts every review, so each (route, status)'s series are resolved once.
@@ -191,7 +206,10 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
       ...(config.webhookCert === undefined ? {} : { certFile: config.webhookCert }),
       ...(config.webhookKey === undefined ? {} : { keyFile: config.webhookKey }),
       ...(config.webhookClientCa === undefined ? {} : { clientCaFile: config.webhookClientCa }),
-      observe: observeHttp,
+      observe: (o) => {
+        observeHttp(o);
+        if (o.route === ROUTE_ADMISSION) placement.answered();
+      },
     }));
   }
   let metricsServer: Server | undefined;

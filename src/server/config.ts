@@ -34,7 +34,12 @@ export interface ServerConfig {
   readonly auditLog: string;
   /** Where admitted Cloud Run-style revisions run: `none` (default) or an `exec` command. */
   readonly runRuntime: RuntimeConfig;
+  /** Where P-256 and RSA signature verifications run (services/verify-placement.ts). */
+  readonly verifyPlacement: VerifyPlacementMode;
 }
+
+export const VERIFY_PLACEMENTS = ['adaptive', 'in-place', 'pool'] as const;
+export type VerifyPlacementMode = (typeof VERIFY_PLACEMENTS)[number];
 
 export const DEFAULT_DATA_DIR = './tollgate-data';
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
@@ -52,6 +57,7 @@ export interface ServeFlags {
   registryConfig?: string;
   insecureRegistry?: string[];
   auditLog?: string;
+  verifyPlacement?: string;
   dataDir?: string;
   listen?: string;
   database?: string;
@@ -88,6 +94,10 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
   const registryConfig = flags.registryConfig ?? env['TOLLGATE_REGISTRY_CONFIG'];
   const insecureRegistries = flags.insecureRegistry ?? (env['TOLLGATE_INSECURE_REGISTRIES'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   const auditLog = flags.auditLog ?? env['TOLLGATE_AUDIT_LOG'] ?? '-';
+  const verifyPlacement = flags.verifyPlacement ?? env['TOLLGATE_VERIFY_PLACEMENT'] ?? 'adaptive';
+  if (!(VERIFY_PLACEMENTS as readonly string[]).includes(verifyPlacement)) {
+    throw new ConfigError(`--verify-placement must be one of ${VERIFY_PLACEMENTS.join(', ')}, not ${verifyPlacement}`);
+  }
   let runRuntime: RuntimeConfig;
   try {
     runRuntime = parseRunRuntimeConfig({ runRuntime: flags.runRuntime, runRuntimeExec: flags.runRuntimeExec, runRuntimeTimeout: flags.runRuntimeTimeout }, env);
@@ -101,6 +111,7 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
     insecureRegistries,
     auditLog,
     runRuntime,
+    verifyPlacement: verifyPlacement as VerifyPlacementMode,
     dataDir,
     listenHost: host,
     listenPort: port,

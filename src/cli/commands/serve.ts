@@ -31,6 +31,7 @@ export function registerServe(program: Command): void {
     .option('--run-runtime <kind>', 'where admitted Cloud Run-style revisions run: none or exec (env TOLLGATE_RUN_RUNTIME, default none)')
     .option('--run-runtime-exec <cmd>', 'command run with each admitted revision as JSON on stdin; prints its URL (env TOLLGATE_RUN_RUNTIME_EXEC)')
     .option('--run-runtime-timeout <seconds>', 'deadline for the exec runtime (env TOLLGATE_RUN_RUNTIME_TIMEOUT)')
+    .option('--verify-placement <where>', 'where P-256 and RSA signatures are verified: adaptive, in-place or pool (env TOLLGATE_VERIFY_PLACEMENT, default adaptive)')
     .option('--audit-log <target>', 'also write decision audit entries as JSON lines: - for stdout, a file, or off (env TOLLGATE_AUDIT_LOG, default -)')
     .action(async (flags: ServeFlags) => {
       let config;

@@ -26,7 +26,13 @@ const FAILURE_RANK: Record<AttestationRejectionCode, number> = {
   NOTE_MISMATCH: 7,
 };
 
-export async function checkAttestation(attestor: Attestor, occurrence: AttestationOccurrence, now: Date): Promise<AttestationCheck> {
+/** How a check runs; the outcome is the same either way. */
+export interface CheckOptions {
+  /** PKIX verifications on libuv's thread pool even where in place is cheaper (verifyPkixSignature). */
+  readonly verifyOnPool?: boolean;
+}
+
+export async function checkAttestation(attestor: Attestor, occurrence: AttestationOccurrence, now: Date, options: CheckOptions = {}): Promise<AttestationCheck> {
   const where = { occurrence: occurrence.name, resourceUri: occurrence.resourceUri };
   const reject = (f: Failure): AttestationCheck => ({ kind: 'rejected', ...where, code: f.code, message: f.message });
 
@@ -52,7 +58,7 @@ export async function checkAttestation(attestor: Attestor, occurrence: Attestati
       continue;
     }
     for (const key of keys) {
-      const outcome = await verifyWithKey(key, sig.signature, occurrence.serializedPayload, now);
+      const outcome = await verifyWithKey(key, sig.signature, occurrence.serializedPayload, now, options.verifyOnPool === true);
       if ('failure' in outcome) {
         failures.push(outcome.failure);
         continue;
@@ -84,13 +90,14 @@ async function verifyWithKey(
   signature: Uint8Array,
   serializedPayload: Uint8Array | undefined,
   now: Date,
+  onPool: boolean,
 ): Promise<{ payload: Uint8Array; validUntil?: Date } | { failure: Failure }> {
   switch (key.kind) {
     case 'pkix': {
       if (serializedPayload === undefined) {
         return { failure: { code: 'MALFORMED_PAYLOAD', message: `signature by key ${key.id}: the attestation has no serializedPayload to verify` } };
       }
-      const r = await verifyPkixSignature(key, serializedPayload, signature);
+      const r = await verifyPkixSignature(key, serializedPayload, signature, onPool);
       if (!r.ok) return { failure: { code: r.error.code, message: `signature by key ${key.id}: ${r.error.message}` } };
       return { payload: serializedPayload };
     }

@@ -205,6 +205,13 @@ describe('verifyPkixSignature', () => {
         const data = Buffer.from('any bytes at all may be signed\n');
         expect((await verifyPkixSignature(key, data, opensslSign(alg, alg, data))).ok).toBe(true);
       });
+
+      it('gives the same results on the thread pool as in place', async () => {
+        for (const [p, s] of [[payload, signature], [payload, flip(signature, -1)], [flip(payload, 40), signature], [payload, signature.subarray(0, 8)]] as const) {
+          expect(await verifyPkixSignature(key, p, s, true)).toEqual(await verifyPkixSignature(key, p, s, false));
+        }
+        expect(await verifyPkixSignature(key, payload, signature, true)).toEqual({ ok: true, value: true });
+      });
     });
   }
 

@@ -238,11 +238,13 @@ export function defaultPkixKeyId(key: KeyObject): string {
  * the event loop 30–60 µs (waking a pool thread, then being woken by it) and the process
  * 150–200 µs of CPU in all when verifications come one at a time, as new images do (measured on
  * the bench machine; docs/performance.md item 22): more than an ECDSA P-256 or an RSA
- * verification itself (35–90 µs). Those run in place. P-384 (~0.9 ms) and P-521 (~1.8 ms) go to
- * the pool, so a burst of them does not hold up every other request.
+ * verification itself (35–90 µs). Those run in place unless the caller asks for the pool
+ * (`onPool`: where the event loop is the limit and a core is free, the pool still wins; the
+ * server decides, docs/performance.md item 49). P-384 (~0.9 ms) and P-521 (~1.8 ms) always go
+ * to the pool, so a burst of them does not hold up every other request.
  */
-function verifySignature(spec: AlgorithmSpec, payload: Uint8Array, key: Parameters<typeof verify>[2], signature: Uint8Array): Promise<boolean> | boolean {
-  if (spec.keyType === 'rsa' || spec.namedCurve === 'prime256v1') return verify(spec.hash, payload, key, signature);
+function verifySignature(spec: AlgorithmSpec, payload: Uint8Array, key: Parameters<typeof verify>[2], signature: Uint8Array, onPool: boolean): Promise<boolean> | boolean {
+  if (!onPool && (spec.keyType === 'rsa' || spec.namedCurve === 'prime256v1')) return verify(spec.hash, payload, key, signature);
   return new Promise((resolve, reject) => {
     verify(spec.hash, payload, key, signature, (error, valid) => (error === null ? resolve(valid) : reject(error)));
   });
@@ -251,12 +253,14 @@ function verifySignature(spec: AlgorithmSpec, payload: Uint8Array, key: Paramete
 /**
  * Verifies a detached signature over exactly `payload` with a parsed PKIX attestor key.
  * ECDSA signatures must be DER `SEQUENCE{r,s}`; RSA-PSS accepts any salt length.
- * Never throws.
+ * Never throws. `onPool`: verify on libuv's thread pool even where it is cheap enough to do in
+ * place (see verifySignature); the result is the same either way.
  */
 export async function verifyPkixSignature(
   key: Extract<AttestorKey, { kind: 'pkix' }>,
   payload: Uint8Array,
   signature: Uint8Array,
+  onPool = false,
 ): Promise<Result<true, SignatureFailure>> {
   const malformed = (message: string): Result<never, SignatureFailure> =>
     err({ code: 'MALFORMED_SIGNATURE', message: `${message} (key ${key.id}, ${key.algorithm})` });
@@ -274,7 +278,7 @@ export async function verifyPkixSignature(
     if (spec.keyType === 'ec') {
       const why = ecdsaDerProblem(signature);
       if (why !== undefined) return malformed(`ECDSA signature is not DER SEQUENCE{r,s}: ${why}`);
-      ok_ = await verifySignature(spec, payload, { key: key.key, dsaEncoding: 'der' }, signature);
+      ok_ = await verifySignature(spec, payload, { key: key.key, dsaEncoding: 'der' }, signature, onPool);
     } else {
       const bits = key.key.asymmetricKeyDetails?.modulusLength ?? spec.modulusLength ?? 0;
       const expected = Math.ceil(bits / 8);
@@ -288,8 +292,9 @@ export async function verifyPkixSignature(
               payload,
               { key: key.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
               signature,
+              onPool,
             )
-          : await verifySignature(spec, payload, { key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature);
+          : await verifySignature(spec, payload, { key: key.key, padding: constants.RSA_PKCS1_PADDING }, signature, onPool);
     }
     return ok_ ? ok(true) : bad('the signature does not verify over the payload');
   } catch (e) {

@@ -20,7 +20,7 @@ afterEach(async () => {
 
 type Op = 'get' | 'list' | 'changeMark';
 
-async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedChecks?: number, observers: Pick<DecisionServiceOptions, 'observeCache' | 'observeStoreError'> = {}) {
+async function setup(failOn: readonly Op[] = [], freshnessMs = 0, maxCachedChecks?: number, observers: Pick<DecisionServiceOptions, 'observeCache' | 'observeStoreError' | 'placement' | 'observeVerification'> = {}) {
   const store = await openStore(join(mkdtempSync(join(tmpdir(), 'tollgate-eval-')), 'db.sqlite'));
   stores.push(store);
   await bootstrapAdminToken(store);
@@ -464,5 +464,34 @@ describe('a verification that expires (a PGP signature made with an expiration t
     expect(later.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'NOT_ATTESTED' });
     expect(JSON.stringify(later)).toMatch(/expired/i);
     expect(seen).toEqual(['decisions miss', 'policies hit', 'images miss', 'attestors hit', 'attestation-lookups miss', 'signatures miss']);
+  });
+});
+
+describe('where verifications run (the placement)', () => {
+  it('is asked once per verification, never for a verified signature reused, and changes no decision', async () => {
+    const image = (n: number) => `gcr.io/demo/app@sha256:${String(n).repeat(64)}`;
+    const asked: boolean[] = [];
+    const observed: boolean[] = [];
+    let pool = false;
+    const placement = {
+      place: () => (asked.push(pool), pool),
+      answered: () => undefined,
+      state: () => ({ phase: 'settled' as const, onPool: pool }),
+    };
+    const { service, store } = await setup([], 0, undefined, { placement, observeVerification: (onPool) => observed.push(onPool) });
+    for (const n of [1, 2]) await attest(store, image(n));
+    const inPlace = await service.decide(request([image(1)]));
+    pool = true;
+    const onPool = await service.decide(request([image(2)]));
+    expect(asked).toEqual([false, true]);
+    expect(observed).toEqual([false, true]);
+    expect(inPlace.verdict.kind).toBe('ALLOWED');
+    expect(onPool.verdict.kind).toBe('ALLOWED');
+    expect(onPool.images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ATTESTED' });
+    // Both images again (the store moved, so nothing decided is reused): the verified signatures are.
+    await store.update('policy', 'projects/demo/policy', { body: (await store.get('policy', 'projects/demo/policy'))!.body });
+    const again = await service.decide(request([image(1), image(2)]));
+    expect(again.verdict.kind).toBe('ALLOWED');
+    expect(asked).toHaveLength(2);
   });
 });

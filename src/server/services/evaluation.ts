@@ -38,6 +38,7 @@ import type { Logger } from '../log.js';
 import type { AuditRecord, Store, StoredResource } from '../store/store.js';
 import { lateDecisionMessage, type DecideRequest, type DecisionService } from './decision-service.js';
 import { binauthzServiceAgent, getProject, type Project } from './projects.js';
+import { IN_PLACE, type VerifyPlacement } from './verify-placement.js';
 
 /** Where decisions are logged (the group-committing audit writer). */
 export interface DecisionRecorder {
@@ -67,6 +68,8 @@ export interface DecisionServiceOptions {
    */
   readonly maxCachedChecks?: number;
   readonly now?: () => Date;
+  /** Where P-256 and RSA verifications run (verify-placement.ts; default: in place). */
+  readonly placement?: VerifyPlacement;
   /** Per-decision deadline for network work (tag resolution). */
   readonly tagDeadlineMs?: number;
   /** Observes each decision (metrics). */
@@ -75,6 +78,8 @@ export interface DecisionServiceOptions {
   readonly observeCache?: (cache: DecisionCache, hit: boolean) => void;
   /** Observes each failed store read (metrics); the decisions waiting on it fail closed. */
   readonly observeStoreError?: (operation: DecisionStoreRead) => void;
+  /** Observes each signature check made (not reused), by where it ran (metrics). */
+  readonly observeVerification?: (onPool: boolean) => void;
 }
 
 /** The decision service's caches, as the metrics name them. */
@@ -95,6 +100,7 @@ interface Cached<T> {
 export function createDecisionService(opts: DecisionServiceOptions): DecisionService {
   const freshness = opts.freshnessMs ?? 250;
   const now = opts.now ?? (() => new Date());
+  const placement = opts.placement ?? IN_PLACE;
   const maxChecks = opts.maxCachedChecks ?? 10_000;
   const projects = new Map<string, Cached<Project | undefined>>();
   const policies = new Map<string, Cached<CompiledPolicy>>();
@@ -302,7 +308,9 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
       if (check === undefined) {
         const parsed = parseAttestationOccurrence({ ...row.body, name: row.name }, row.name);
         if (!parsed.ok) continue;
-        check = await checkAttestation(a, parsed.value, now());
+        const onPool = placement.place();
+        opts.observeVerification?.(onPool);
+        check = await checkAttestation(a, parsed.value, now(), { verifyOnPool: onPool });
         checks.set(key, check);
       }
       out.push(check);

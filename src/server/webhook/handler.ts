@@ -43,7 +43,7 @@ export interface WebhookHandlerOptions {
 }
 
 /** Route labels of the webhook's requests in `tollgate_http_requests_total`. */
-const ROUTE_ADMISSION = 'webhook POST /admission/projects/{project}/clusters/{cluster}';
+export const ROUTE_ADMISSION = 'webhook POST /admission/projects/{project}/clusters/{cluster}';
 const ROUTE_HEALTHZ = 'webhook /healthz';
 const ROUTE_UNMATCHED = 'webhook unmatched';
 
