@@ -143,8 +143,8 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     else logger.log('debug', 'signature verification placement compared', fields);
     placedOnPool = s.onPool;
   });
-  const checksInPlace = metrics.verifications.series({ placement: 'in_place' });
-  const checksOnPool = metrics.verifications.series({ placement: 'pool' });
+  const checksInPlace = metrics.signatureChecks.series({ placement: 'in_place' });
+  const checksOnPool = metrics.signatureChecks.series({ placement: 'pool' });
   const decisions = createDecisionService({
     placement,
     store,

@@ -41,12 +41,12 @@ export interface PlacementOptions {
   readonly trialMs?: number;
   /** How long a choice stands before the next trials (default 2 500 ms). */
   readonly settleMs?: number;
-  /** Verifications and reviews a trial needs for its mean to count (default 100 and 200). */
+  /** Verifications and reviews a trial needs for its rate to count (default 100 and 200). */
   readonly minVerifications?: number;
   readonly minReviews?: number;
   /** How many more reviews a second the pool must answer to be chosen (default 0.05: 5%). */
   readonly margin?: number;
-  /** Called after each pair of trials with the outcome (for the server's debug log). */
+  /** Called after each pair of trials with the outcome (for the server's log). */
   readonly onTrial?: (state: PlacementState) => void;
 }
 
