@@ -136,12 +136,10 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
   const cacheCount = seriesBy((cache: DecisionCache, hit: boolean) => `${cache}\n${hit}`, (cache, hit) => metrics.cache.series({ cache, result: hit ? 'hit' : 'miss' }));
   // Reviews answered by the webhook tell the adaptive placement which of its trials went better.
   // A change of placement is logged (rare once the load is steady); every comparison at debug.
-  let placedOnPool = false;
-  const placement = placementFor(config.verifyPlacement, (s) => {
+  const placement = placementFor(config.verifyPlacement, (s, moved) => {
     const fields = { placement: s.onPool ? 'pool' : 'in place', ...s.lastTrial };
-    if (s.onPool !== placedOnPool) logger.info(s.onPool ? 'signature verifications moved to the thread pool' : 'signature verifications back in place', fields);
+    if (moved) logger.info(s.onPool ? 'signature verifications moved to the thread pool' : 'signature verifications back in place', fields);
     else logger.log('debug', 'signature verification placement compared', fields);
-    placedOnPool = s.onPool;
   });
   const checksInPlace = metrics.signatureChecks.series({ placement: 'in_place' });
   const checksOnPool = metrics.signatureChecks.series({ placement: 'pool' });

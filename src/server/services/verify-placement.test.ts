@@ -4,7 +4,8 @@ import { adaptivePlacement, IN_PLACE, ON_POOL, placementFor } from './verify-pla
 /** A clock the test moves, and reviews answered at the rate each placement allows, as under a closed loop. */
 function harness() {
   let t = 0;
-  const p = adaptivePlacement(() => t, { trialMs: 250, settleMs: 2_500, minVerifications: 100, minReviews: 200, margin: 0.05 });
+  const moves: { onPool: boolean; moved: boolean }[] = [];
+  const p = adaptivePlacement(() => t, { trialMs: 250, settleMs: 2_500, minVerifications: 100, minReviews: 200, margin: 0.05, onTrial: (s, moved) => void moves.push({ onPool: s.onPool, moved }) });
   /** `ms` of load, one review (with a verification unless `verifies` is false) at a time; the placement of each, by time. */
   function load(ms: number, perSecond: { inPlace: number; pool: number }, verifies = true): { at: number; onPool: boolean }[] {
     const out: { at: number; onPool: boolean }[] = [];
@@ -18,7 +19,7 @@ function harness() {
   }
   const between = (placed: { at: number; onPool: boolean }[], from: number, to: number) => placed.filter((x) => x.at >= from && x.at < to).map((x) => x.onPool);
   const all = (xs: boolean[], value: boolean) => xs.length > 0 && xs.every((x) => x === value);
-  return { p, load, between, all };
+  return { p, load, between, all, moves };
 }
 
 describe('adaptive verification placement', () => {
@@ -46,15 +47,16 @@ describe('adaptive verification placement', () => {
 
   it('stays in place when the pool answers fewer, or more by less than the margin', () => {
     for (const pool of [2_700, 3_100]) {
-      const { p, load, between, all } = harness();
+      const { p, load, between, all, moves } = harness();
       const placed = load(5_400, { inPlace: 3_000, pool });
       expect(all(between(placed, 3_001, 5_400), false)).toBe(true);
+      expect(moves).toEqual([{ onPool: false, moved: false }]);
       expect(p.state().lastTrial?.poolPerSecond).toBeCloseTo(pool, -2);
     }
   });
 
   it('compares again a few seconds later, in the other order, and follows a change', () => {
-    const { p, load, between, all } = harness();
+    const { p, load, between, all, moves } = harness();
     load(5_500, { inPlace: 3_000, pool: 3_400 });
     expect(p.state().onPool).toBe(true);
     // A database moves onto the same cores: now the pool answers fewer.
@@ -65,6 +67,8 @@ describe('adaptive verification placement', () => {
     expect(all(between(placed, 6_001, 6_500), false)).toBe(true);
     expect(p.state().onPool).toBe(false);
     expect(p.state().lastTrial?.poolPerSecond).toBeCloseTo(2_500, -2);
+    // Each comparison says whether the placement moved (the server logs moves).
+    expect(moves).toEqual([{ onPool: true, moved: true }, { onPool: false, moved: true }]);
   });
 
   it('decides nothing from trials with too few reviews: in place', () => {

@@ -46,8 +46,8 @@ export interface PlacementOptions {
   readonly minReviews?: number;
   /** How many more reviews a second the pool must answer to be chosen (default 0.05: 5%). */
   readonly margin?: number;
-  /** Called after each pair of trials with the outcome (for the server's log). */
-  readonly onTrial?: (state: PlacementState) => void;
+  /** Called after each pair of trials with the outcome, and whether the placement moved (for the server's log). */
+  readonly onTrial?: (state: PlacementState, moved: boolean) => void;
 }
 
 /** Always in place: the server's choice when adaptive placement is switched off. */
@@ -92,6 +92,8 @@ export function adaptivePlacement(nowMs: () => number, options: PlacementOptions
 
   let phase: PlacementState['phase'] = 'settled';
   let pool = false;
+  /** The placement the last comparison settled on (pool changes during the trials). */
+  let settledOnPool = false;
   let poolFirst = false;
   let endsAt = nowMs() + settleMs;
   let current: Window = { startedAt: nowMs(), reviews: 0, verifications: 0 };
@@ -130,10 +132,12 @@ export function adaptivePlacement(nowMs: () => number, options: PlacementOptions
     const [inPlacePerSecond, poolPerSecond] = poolFirst ? [b, a] : [a, b];
     lastTrial = { inPlacePerSecond, poolPerSecond };
     pool = inPlacePerSecond !== undefined && poolPerSecond !== undefined && poolPerSecond > inPlacePerSecond * (1 + margin);
+    const moved = pool !== settledOnPool;
+    settledOnPool = pool;
     poolFirst = !poolFirst;
     phase = 'settled';
     endsAt = now + settleMs;
-    options.onTrial?.({ phase, onPool: pool, lastTrial });
+    options.onTrial?.({ phase, onPool: pool, lastTrial }, moved);
   }
 
   return {
