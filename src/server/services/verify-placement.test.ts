@@ -31,6 +31,16 @@ describe('adaptive verification placement', () => {
     expect(p.state()).toEqual({ phase: 'settled', onPool: false });
   });
 
+  it('compares within half a second of verifications starting after a quiet time', () => {
+    const { p, load, between, all } = harness();
+    load(10_000, { inPlace: 3_000, pool: 3_400 }, false);
+    const from = 10_000;
+    const placed = load(1_600, { inPlace: 3_000, pool: 3_400 });
+    // The quiet time is looked at every 500 ms: the trials start by 10.5 s, the pool is kept by 11 s.
+    expect(all(between(placed, from + 1_001, from + 1_600), true)).toBe(true);
+    expect(p.state()).toMatchObject({ phase: 'settled', onPool: true });
+  });
+
   it('tries both, then keeps the pool when it answers clearly more reviews a second', () => {
     const { p, load, between, all } = harness();
     const rates = { inPlace: 3_000, pool: 3_400 };

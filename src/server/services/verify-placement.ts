@@ -110,8 +110,10 @@ export function adaptivePlacement(nowMs: () => number, options: PlacementOptions
     current = { startedAt: now, reviews: 0, verifications: 0 };
     if (phase === 'settled') {
       // Trials only when there is something to compare: verifications during the settled time.
+      // Until then it looks again every two trials' length, so a burst of new images is compared
+      // within half a second of its start rather than after a whole settled period.
       if (ended.verifications < minVerifications) {
-        endsAt = now + settleMs;
+        endsAt = now + 2 * trialMs;
         return;
       }
       pool = poolFirst;
