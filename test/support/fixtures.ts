@@ -4,7 +4,7 @@
  * code under test.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,7 @@ export function readRepoFile(...parts: string[]): string {
  */
 export function gpgSigner(expire: string, at?: Date): { publicKey: string; fingerprint: string; sign(data: Uint8Array, sigExpire?: string): string } {
   const home = mkdtempSync(join(tmpdir(), 'tollgate-gpg-'));
+  gpgHomes.push(home);
   // `at`: gpg's clock stands still there (`--faked-system-time EPOCH!`), for the key and every signature.
   const clock = at === undefined ? [] : ['--faked-system-time', `${Math.floor(at.getTime() / 1000)}!`];
   const gpg = (...args: string[]) => execFileSync('gpg', ['--homedir', home, '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', ...clock, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -139,4 +140,21 @@ export function gpgSigner(expire: string, at?: Date): { publicKey: string; finge
       return gpg(...(sigExpire === undefined ? [] : ['--default-sig-expire', sigExpire]), '--armor', '--local-user', fingerprint, '--output', '-', '--sign', input).toString();
     },
   };
+}
+
+/**
+ * gpg starts an agent per home, a daemon that outlives the test process (vitest's workers are
+ * killed, so an exit hook never runs): a test file that makes signers calls this in afterAll,
+ * which stops each agent and removes its home.
+ */
+const gpgHomes: string[] = [];
+export function removeGpgSigners(): void {
+  for (const home of gpgHomes.splice(0)) {
+    try {
+      execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore' });
+    } catch {
+      // no agent was started (or it is gone already)
+    }
+    rmSync(home, { recursive: true, force: true });
+  }
 }

@@ -1,7 +1,9 @@
 import * as openpgp from 'openpgp';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { gpgSigner, readFixture, readFixtureText } from '../../../test/support/fixtures.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gpgSigner, readFixture, readFixtureText, removeGpgSigners } from '../../../test/support/fixtures.js';
 import { parsePgpPublicKey, verifyPgpAttachedMessage } from './pgp.js';
+
+afterAll(removeGpgSigners);
 
 /** Well after the fixtures were made; the fixture keys never expire. */
 const NOW = new Date('2035-06-01T00:00:00Z');

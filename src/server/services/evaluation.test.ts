@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decisionLogEntry, DecisionAuditWriter } from '../audit/decision-log.js';
 import { bootstrapAdminToken, createIam } from '../iam/iam-service.js';
 import { jsonLogger } from '../log.js';
@@ -10,13 +10,14 @@ import type { Store } from '../store/store.js';
 import { ensureProject } from './projects.js';
 import { createDecisionService, type DecisionServiceOptions } from './evaluation.js';
 import type { DecideRequest } from './decision-service.js';
-import { gpgSigner, opensslSign, readFixtureText } from '../../../test/support/fixtures.js';
+import { gpgSigner, opensslSign, readFixtureText, removeGpgSigners } from '../../../test/support/fixtures.js';
 import { createSignaturePayload } from '../../core/attestation/payload.js';
 
 const stores: Store[] = [];
 afterEach(async () => {
   for (const s of stores.splice(0)) await s.close();
 });
+afterAll(removeGpgSigners);
 
 type Op = 'get' | 'list' | 'changeMark';
 
