@@ -78,7 +78,7 @@ export interface DecisionServiceOptions {
   readonly observeCache?: (cache: DecisionCache, hit: boolean) => void;
   /** Observes each failed store read (metrics); the decisions waiting on it fail closed. */
   readonly observeStoreError?: (operation: DecisionStoreRead) => void;
-  /** Observes each signature check made (not reused), by where it ran (metrics). */
+  /** Observes each signature check made (not reused), with the placement in use for it (metrics). */
   readonly observeVerification?: (onPool: boolean) => void;
 }
 
