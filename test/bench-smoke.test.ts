@@ -17,6 +17,7 @@ interface BenchJson {
   errors: number;
   wrong: number;
   scenarios: { id: string; label: string; skipped?: string; failed?: string; result?: { requests: number; errors: number; wrong: number; perSecond: number; p99: number }; databaseCpuUsPerReview?: number }[];
+  paired: { id: string; label: string; failed?: string; ratio?: number; tollgatePerSecond: number[]; floorPerSecond: number[]; errors: number; wrong: number }[];
   ratios: { name: string; value: number }[];
   dialects: { dialect: string; auditProblems: string[]; rssSmallMB?: number; rssLargeMB?: number }[];
 }
@@ -81,6 +82,21 @@ describe('npm run bench -- --short', () => {
         expect(bench.stdout).toMatch(new RegExp(`${s.label.replace(/[()]/g, '\\$&')}.*; database +\\d`));
       }
     }
+    // The throughput targets' paired slices: four of Tollgate's and four of the floor's, each
+    // measured, and a ratio from them.
+    for (const id of (withPostgres ? ['sqlite', 'postgres'] : ['sqlite']).flatMap((d) => [`${d}-warmPaired`, `${d}-coldPaired`])) {
+      const p = result.paired.find((x) => x.id === id);
+      expect(p, `paired ${id} in:\n${output}`).toBeDefined();
+      if (p === undefined) continue;
+      expect(bench.stdout).toContain(p.label);
+      expect(p.failed, `${id}: ${p.failed}`).toBeUndefined();
+      expect(p.tollgatePerSecond).toHaveLength(4);
+      expect(p.floorPerSecond).toHaveLength(4);
+      for (const rate of [...p.tollgatePerSecond, ...p.floorPerSecond]) expect(rate, `${id}: a slice measured nothing`).toBeGreaterThan(0);
+      expect(p.ratio, `${id}: no ratio`).toBeGreaterThan(0);
+      expect(p.errors + p.wrong).toBe(0);
+    }
+    expect(bench.stdout).toContain('(paired slices)');
     // The report's parts are all there: the ratios against the floors and the peak RSS.
     for (const part of ['warm / transport floor', 'every image new / cold floor', '(b) / (c)', 'p99 at 50% of warm load', 'peak RSS', "at sqlite's 50% rate"]) {
       expect(bench.stdout).toContain(part);
