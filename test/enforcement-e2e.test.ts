@@ -168,5 +168,9 @@ describe('workloads, server-side dry runs and metrics through the real server', 
     expect(text).toMatch(/^tollgate_decisions_total\{verdict="DRY_RUN",mode="dry-run",source="admission",[^}]*\} [1-9]\d*$/m);
     expect(text).toMatch(/^tollgate_decisions_total\{verdict="BREAKGLASS",mode="breakglass",source="admission",[^}]*\} [1-9]\d*$/m);
     expect(text).toMatch(/^tollgate_http_request_seconds_count\{route="webhook POST [^"]+"\} \d+$/m);
+    // The server's own process, as any Node service reports it: its resident memory (a running
+    // server holds tens of MB at least) and when it started (within the test's lifetime).
+    expect(value(/^process_resident_memory_bytes (\d+)$/m)).toBeGreaterThan(20 * 1024 * 1024);
+    expect(value(/^process_start_time_seconds (\d+)$/m)).toBeGreaterThan(Date.now() / 1000 - 600);
   });
 });

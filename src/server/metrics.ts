@@ -117,6 +117,31 @@ export function createMetrics(): Metrics {
   };
   return {
     ...m,
-    text: () => `${Object.values(m).map((x) => x.text()).join('\n')}\n`,
+    text: () => `${Object.values(m).map((x) => x.text()).join('\n')}\n${processText()}`,
   };
+}
+
+/** When this process started, in Unix seconds (read once: the uptime's clock and the wall clock drift apart). */
+const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
+
+/**
+ * The process's own gauges under the names Prometheus client libraries use (prom-client's
+ * defaults), so that dashboards and alerts written for any Node service read them unchanged:
+ * memory (resident, the V8 heap, memory held outside it), CPU time and the start time. Read at
+ * scrape time, nothing on the hot path.
+ */
+function processText(): string {
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const series: readonly (readonly [name: string, type: 'gauge' | 'counter', help: string, value: number])[] = [
+    ['process_cpu_user_seconds_total', 'counter', 'User CPU time spent, in seconds.', cpu.user / 1e6],
+    ['process_cpu_system_seconds_total', 'counter', 'System CPU time spent, in seconds.', cpu.system / 1e6],
+    ['process_cpu_seconds_total', 'counter', 'User and system CPU time spent, in seconds.', (cpu.user + cpu.system) / 1e6],
+    ['process_start_time_seconds', 'gauge', 'When the process started, in seconds since the Unix epoch.', startSeconds],
+    ['process_resident_memory_bytes', 'gauge', 'Resident memory size, in bytes.', mem.rss],
+    ['nodejs_heap_size_total_bytes', 'gauge', 'V8 heap size (every space), in bytes.', mem.heapTotal],
+    ['nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use, in bytes.', mem.heapUsed],
+    ['nodejs_external_memory_bytes', 'gauge', 'Memory held outside the V8 heap by objects it references (buffers, native objects), in bytes.', mem.external],
+  ];
+  return series.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
 }
