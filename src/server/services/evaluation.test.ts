@@ -179,6 +179,44 @@ describe('the decision service caches what the store holds', () => {
     expect(reads.changeMark).toBe(marks + 1);
   });
 
+  it('past half the window it reads the mark again without waiting for it, and what that read finds counts from then on', async () => {
+    // A 2 s window with 1.1 s waits: a loaded test machine may overshoot a wait by far, not by 0.9 s.
+    const { service, store, reads } = await setup([], 2_000);
+    const first = await service.decide(request([IMAGE]));
+    expect(first.images[0]).toMatchObject({ reason: 'NOT_ATTESTED' });
+    const marks = reads.changeMark;
+    await store.update('policy', 'projects/demo/policy', { body: { defaultAdmissionRule: { evaluationMode: 'ALWAYS_ALLOW', enforcementMode: 'ENFORCED_BLOCK_AND_AUDIT_LOG' } } });
+    await new Promise((r) => setTimeout(r, 1_100));
+    // Within the window: the decision at hand, at once; the next read has started.
+    const meanwhile = service.decide(request([IMAGE]));
+    expect(meanwhile).not.toBeInstanceOf(Promise);
+    expect(meanwhile).toBe(first);
+    expect(reads.changeMark).toBe(marks + 1);
+    await new Promise((r) => setTimeout(r, 50));
+    // The read found the change: the decision is made again, and no other read was needed.
+    expect((await service.decide(request([IMAGE]))).images[0]).toMatchObject({ verdict: 'ALLOWED', reason: 'ALWAYS_ALLOW' });
+    expect(reads.changeMark).toBe(marks + 1);
+  });
+
+  it('a read made ahead that fails harms nothing, and once the window is over decisions fail closed', async () => {
+    const failed: string[] = [];
+    const { service, broken, reads } = await setup(['changeMark'], 2_000, undefined, { observeStoreError: (op) => void failed.push(op) });
+    const first = await service.decide(request([IMAGE]));
+    broken.on = true;
+    await new Promise((r) => setTimeout(r, 1_100));
+    const marks = reads.changeMark;
+    // Within the window the mark at hand still holds; the read started ahead fails on its own
+    // (no unhandled rejection: vitest would fail the file) and is counted as a store error.
+    expect(service.decide(request([IMAGE]))).toBe(first);
+    expect(reads.changeMark).toBe(marks + 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(failed).toEqual(['change-mark']);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const late = await service.decide(request([IMAGE]));
+    expect(late.images[0]).toMatchObject({ verdict: 'DENIED', reason: 'EVALUATION_FAILED' });
+    expect(late.messages[0]).toContain('disk I/O error');
+  });
+
   it('keeps at most maxCachedChecks attestation lookups: an image pushed out is looked up again', async () => {
     const image = (n: number) => `gcr.io/demo/app@sha256:${String(n).repeat(64)}`;
     for (const [bound, again] of [[undefined, 0], [2, 1]] as const) {

@@ -151,14 +151,24 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
   let markRead: { pending: Promise<void>; startedAt: number } | undefined;
 
   /**
-   * Reads the change mark when the last read is older than the freshness window. Nothing to
-   * wait for (undefined) while the last read is fresh: the warm path stays synchronous.
+   * Keeps the change mark read at most `freshness` ago. Past half the window a decision starts
+   * the next read and goes on without it (the mark it has is still within the window), so under
+   * steady traffic the mark is read before it goes stale and no decision waits for it: on
+   * PostgreSQL that wait was a round trip, every window, for every review in flight. Only a mark
+   * older than the whole window is waited for (undefined: nothing to wait for, the warm path
+   * stays synchronous) — so a change still takes effect within the window, and a store that
+   * cannot be read still fails the decisions that need it.
    */
   function syncWithStore(): Promise<void> | undefined {
     const t = Date.now();
-    if (mark !== undefined && t - mark.readAt < freshness) return undefined;
+    const age = mark === undefined ? Infinity : t - mark.readAt;
+    if (age < freshness / 2) return undefined;
     // Decisions arriving together share one read, as long as it started within the window.
-    if (markRead !== undefined && t - markRead.startedAt < freshness) return markRead.pending;
+    const pending = markRead !== undefined && t - markRead.startedAt < freshness ? markRead.pending : readMark(t);
+    return age < freshness ? undefined : pending;
+  }
+
+  function readMark(t: number): Promise<void> {
     const read = {
       startedAt: t,
       pending: fromStore('change-mark', opts.store.changeMark()).then(
@@ -170,6 +180,9 @@ export function createDecisionService(opts: DecisionServiceOptions): DecisionSer
         if (markRead === read) markRead = undefined;
       }),
     };
+    // A read started ahead of time may have nobody waiting on it: its failure is counted (by
+    // fromStore) and fails the decisions that do wait on a read, not the process.
+    read.pending.catch(() => undefined);
     markRead = read;
     return read.pending;
   }
