@@ -164,6 +164,32 @@ console.log(JSON.stringify({ terminated: rowCount > 0, during, before: ids.filte
     expect(['written', 'rejected']).toContain(out['during']);
   });
 
+  it('removes old entries on its own connection, a chunk per request, between the batches it writes', async () => {
+    const db = await databaseFor(dialect, 'prune');
+    const out = run(`prune-${dialect}`, `
+const store = await openStore(${JSON.stringify(db)});
+const fail = async () => { throw new Error('fallback used'); };
+const appender = await startAuditWorker(${JSON.stringify(db)}, { dialect: '${dialect}', appendAudit: fail, pruneAudit: fail }, logger);
+const old = Array.from({ length: 30 }, (_, i) => ({ time: '2001-01-01T00:00:00Z', project: 'p' + (i % 2), logId: 'x', entry: { insertId: 'old' + i } }));
+await appender.appendAudit(old);
+const chunks = [];
+let from;
+for (;;) {
+  const pending = appender.appendAudit([{ time: new Date().toISOString(), project: 'p', logId: 'x', entry: { insertId: 'new' + chunks.length } }]);
+  const r = await appender.pruneAudit('2020-01-01T00:00:00Z', 8, from);
+  await pending;
+  chunks.push(r.deleted);
+  from = r.next;
+  if (!r.more) break;
+}
+await appender.close();
+const ids = (await store.queryAudit({ limit: 100 })).map((r) => r.entry.insertId).reverse();
+console.log(JSON.stringify({ chunks, ids, logs }));
+await store.close();
+`);
+    expect(out).toEqual({ chunks: [8, 8, 8, 6], ids: ['new0', 'new1', 'new2', 'new3'], logs: [] });
+  });
+
   it.runIf(dialect === 'sqlite')('uses the main store for an in-memory database, which another connection cannot share', () => {
     const out = run('memory', `
 const calls = [];

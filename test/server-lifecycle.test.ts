@@ -2,7 +2,8 @@
  * The server as an operator sees it: first start, restart, files and modes, health endpoints,
  * proxy-form requests, limits, error envelopes, the audit trail of writes, and SIGTERM.
  */
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +178,52 @@ describe('restart and shutdown', () => {
     expect(placement.stderr).toContain('--verify-placement must be one of adaptive, in-place, pool, not gpu');
     const fromEnv = await run(process.execPath, [BIN, 'serve'], { env: { TOLLGATE_VERIFY_PLACEMENT: 'later' } });
     expect(fromEnv.code).toBe(2);
+    // An audit retention shorter than an hour, or not a duration, is refused before anything starts.
+    for (const [args, env] of [[['--audit-retention', '10m'], {}], [['--audit-retention', 'a year'], {}], [[], { TOLLGATE_AUDIT_RETENTION: '0' }]] as const) {
+      const bad = await run(process.execPath, [BIN, 'serve', ...args], { env: { ...env } });
+      expect(bad.code, bad.stderr).toBe(2);
+      expect(bad.stderr).toContain('--audit-retention must be a duration of at least 1h');
+    }
     writeFileSync(join(server.dataDir, 'x'), '');
   });
+});
+
+describe('audit retention', () => {
+  it('removes entries older than --audit-retention soon after start, and counts them; newer entries stay', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-retention-'));
+    try {
+      const store = await openStore(join(dataDir, 'tollgate.db'));
+      const at = (ms: number) => new Date(Date.now() - ms).toISOString();
+      const DAY = 86_400_000;
+      await store.appendAudit([
+        ...Array.from({ length: 40 }, (_, i) => ({ time: at(3 * DAY + i), project: `p${i % 3}`, logId: 'cloudaudit.googleapis.com/activity', entry: { insertId: `old-${i}` } })),
+        { time: at(DAY), project: 'p0', logId: 'cloudaudit.googleapis.com/activity', entry: { insertId: 'kept' } },
+      ]);
+      await store.close();
+      const s = await startServer({ dataDir, args: ['--audit-retention', '2d'] });
+      try {
+        const reader = await openStore(join(dataDir, 'tollgate.db'));
+        try {
+          const deadline = Date.now() + 30_000;
+          let ids: unknown[] = [];
+          while (Date.now() < deadline) {
+            ids = (await reader.queryAudit({ limit: 1000 })).map((r) => r.entry['insertId']);
+            if (!ids.some((id) => String(id).startsWith('old-'))) break;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+          expect(ids.filter((id) => String(id).startsWith('old-'))).toEqual([]);
+          expect(ids).toContain('kept');
+        } finally {
+          await reader.close();
+        }
+        const metrics = await (await fetch(`${s.url}/metrics`)).text();
+        expect(metrics).toMatch(/^tollgate_audit_entries_removed_total 40$/m);
+        expect(s.output()).toContain('audit retention: removed entries older than the retention period');
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -23,6 +23,7 @@ import { cloudRunLogEntries } from './audit/cloudrun-log.js';
 import { createRunRuntime } from './run/index.js';
 import { loggingRouter } from './api/logging.js';
 import { DecisionAuditWriter } from './audit/decision-log.js';
+import { startAuditRetention } from './audit/retention.js';
 import { Router } from './http/router.js';
 import { createMetrics, seriesBy, type Metrics } from './metrics.js';
 import { loadDockerConfig } from './registry/credentials.js';
@@ -226,6 +227,15 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
     const a = metricsServer.address() as AddressInfo;
     metricsUrl = `http://${a.address === '0.0.0.0' ? '127.0.0.1' : a.address}:${a.port}`;
   }
+  // Old entries go as Cloud Logging's go (400 days by default), through the audit writer's thread.
+  const retention = config.auditRetentionSeconds === undefined
+    ? undefined
+    : startAuditRetention({
+        retentionSeconds: config.auditRetentionSeconds,
+        prune: (before, maxRows, from) => auditAppender.pruneAudit(before, maxRows, from),
+        logger,
+        onPruned: (n) => metrics.auditPruned.inc({}, n),
+      });
   logger.info('listening', { url, dataDir: config.dataDir, database: store.dialect, adminTokenFile: existsSync(adminTokenFile) ? adminTokenFile : undefined });
 
   let closing: Promise<void> | undefined;
@@ -248,6 +258,7 @@ async function start(config: ServerConfig, store: Store, logger: Logger): Promis
           webhook?.close(),
           metricsServer === undefined ? undefined : new Promise<void>((resolve) => metricsServer?.close(() => resolve())),
         ]);
+        await retention?.stop();
         await recorder.close();
         await auditAppender.close();
         await store.close();

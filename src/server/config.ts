@@ -3,6 +3,7 @@
  * plain object so the rest of the server never reads the environment itself.
  */
 import { resolve } from 'node:path';
+import { durationSeconds } from './duration.js';
 import { parseRunRuntimeConfig, type RuntimeConfig } from './run/index.js';
 
 export interface ServerConfig {
@@ -36,7 +37,12 @@ export interface ServerConfig {
   readonly runRuntime: RuntimeConfig;
   /** Where P-256 and RSA signature verifications run (services/verify-placement.ts). */
   readonly verifyPlacement: VerifyPlacementMode;
+  /** How long audit entries are kept, in seconds; undefined: for ever (audit/retention.ts). */
+  readonly auditRetentionSeconds?: number;
 }
+
+/** Cloud Logging keeps Admin Activity and System Event audit logs (its `_Required` bucket) 400 days. */
+export const DEFAULT_AUDIT_RETENTION = '400d';
 
 export const VERIFY_PLACEMENTS = ['adaptive', 'in-place', 'pool'] as const;
 export type VerifyPlacementMode = (typeof VERIFY_PLACEMENTS)[number];
@@ -57,6 +63,7 @@ export interface ServeFlags {
   registryConfig?: string;
   insecureRegistry?: string[];
   auditLog?: string;
+  auditRetention?: string;
   verifyPlacement?: string;
   dataDir?: string;
   listen?: string;
@@ -98,6 +105,7 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
   if (!(VERIFY_PLACEMENTS as readonly string[]).includes(verifyPlacement)) {
     throw new ConfigError(`--verify-placement must be one of ${VERIFY_PLACEMENTS.join(', ')}, not ${verifyPlacement}`);
   }
+  const auditRetentionSeconds = parseAuditRetention(flags.auditRetention ?? env['TOLLGATE_AUDIT_RETENTION'] ?? DEFAULT_AUDIT_RETENTION);
   let runRuntime: RuntimeConfig;
   try {
     runRuntime = parseRunRuntimeConfig({ runRuntime: flags.runRuntime, runRuntimeExec: flags.runRuntimeExec, runRuntimeTimeout: flags.runRuntimeTimeout }, env);
@@ -112,6 +120,7 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
     auditLog,
     runRuntime,
     verifyPlacement: verifyPlacement as VerifyPlacementMode,
+    ...(auditRetentionSeconds === undefined ? {} : { auditRetentionSeconds }),
     dataDir,
     listenHost: host,
     listenPort: port,
@@ -125,6 +134,17 @@ export function resolveServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): 
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * `forever` (keep everything), or a duration of at least an hour: shorter would remove entries
+ * about as soon as they are written, which no one wants from an audit log.
+ */
+function parseAuditRetention(value: string): number | undefined {
+  if (value.trim().toLowerCase() === 'forever') return undefined;
+  const seconds = durationSeconds(value);
+  if (seconds === undefined || !(seconds >= 3600)) throw new ConfigError(`--audit-retention must be a duration of at least 1h (such as 400d, 30d or 12h) or forever, not ${value}`);
+  return seconds;
+}
 
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(value);

@@ -99,6 +99,7 @@ export interface Metrics {
   readonly httpSeconds: Histogram;
   readonly storeErrors: Counter;
   readonly auditLost: Counter;
+  readonly auditPruned: Counter;
   readonly cache: Counter;
   readonly signatureChecks: Counter;
   text(): string;
@@ -112,6 +113,7 @@ export function createMetrics(): Metrics {
     httpSeconds: new Histogram('tollgate_http_request_seconds', 'API request latency by route.'),
     storeErrors: new Counter('tollgate_store_errors_total', 'Store reads of the decision service that failed, by operation (those decisions fail closed).'),
     auditLost: new Counter('tollgate_audit_entries_lost_total', 'Decision audit entries that could not be written after a retry.'),
+    auditPruned: new Counter('tollgate_audit_entries_removed_total', 'Audit entries removed because they were older than the retention period (--audit-retention).'),
     cache: new Counter('tollgate_cache_total', 'Decision service cache lookups by cache (decisions, images, policies, attestors, attestation-lookups, signatures) and result (hit or miss).'),
     signatureChecks: new Counter('tollgate_signature_checks_total', 'Attestation signature checks made (a verified signature reused is not one), by the placement in use for P-256 and RSA verifications: in_place or pool (--verify-placement; PGP, P-384 and P-521 checks are counted under it but do not follow it).'),
   };

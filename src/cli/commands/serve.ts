@@ -33,6 +33,7 @@ export function registerServe(program: Command): void {
     .option('--run-runtime-timeout <seconds>', 'deadline for the exec runtime (env TOLLGATE_RUN_RUNTIME_TIMEOUT)')
     .option('--verify-placement <where>', 'where P-256 and RSA signatures are verified: adaptive, in-place or pool (env TOLLGATE_VERIFY_PLACEMENT, default adaptive)')
     .option('--audit-log <target>', 'also write decision audit entries as JSON lines: - for stdout, a file, or off (env TOLLGATE_AUDIT_LOG, default -)')
+    .option('--audit-retention <duration>', 'remove audit entries older than this (such as 400d, 30d or 12h; at least 1h), or forever (env TOLLGATE_AUDIT_RETENTION, default 400d)')
     .action(async (flags: ServeFlags) => {
       let config;
       try {

@@ -7,6 +7,7 @@
 import type { AppDeps } from '../app-deps.js';
 import { recordAdminActivity } from '../audit/admin-activity.js';
 import { ApiError, invalidArgument } from '../errors.js';
+import { durationSeconds } from '../duration.js';
 import { Router, type RequestContext } from '../http/router.js';
 import {
   createPrincipal,
@@ -38,17 +39,13 @@ function superuser(ctx: RequestContext): Principal {
   return p;
 }
 
-const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
-
 /**
- * A duration such as `3600s`, `90m`, `24h`, `30d` or `1h30m` (Google's `"3600s"` form included;
- * fractions of a second are allowed with `s`). Returns seconds; INVALID_ARGUMENT otherwise.
+ * A duration such as `3600s`, `90m`, `24h`, `30d` or `1h30m` (duration.ts). Returns seconds;
+ * INVALID_ARGUMENT otherwise.
  */
 export function parseDuration(text: string, what = 'expiresIn'): number {
-  const s = text.trim();
-  if (!/^(\d+(\.\d+)?[smhd])+$/.test(s)) throw invalidArgument(`${what}: "${text}" is not a duration like 3600s, 90m, 24h or 30d`);
-  let seconds = 0;
-  for (const m of s.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)) seconds += Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
+  const seconds = durationSeconds(text);
+  if (seconds === undefined) throw invalidArgument(`${what}: "${text}" is not a duration like 3600s, 90m, 24h or 30d`);
   if (!(seconds >= 1)) throw invalidArgument(`${what}: must be at least 1s`);
   if (seconds > MAX_EXPIRES_SECONDS) throw invalidArgument(`${what}: must be at most ten years`);
   return seconds;

@@ -11,13 +11,15 @@
  * one more client.
  *
  * The contract is `StoreOps.appendAudit`'s: the promise resolves once the rows are committed and
- * rejects when they were not (the writer retries once and reports a loss). If the worker dies,
+ * rejects when they were not (the writer retries once and reports a loss). The retention's
+ * deletes (`Store.pruneAudit`) go the same way, a chunk per request, between batches. If the worker dies,
  * every pending batch is rejected and later batches are written on the main thread's store, so
  * decisions keep being audited.
  */
 import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import { toAuditColumns, type AuditColumns } from '../store/columns.js';
+import type { AuditPruneResult } from '../store/audit-prune.js';
+import { canonicalTimestamp, toAuditColumns, type AuditColumns } from '../store/columns.js';
 import type { AuditRecord, EncodedAuditRecord, Store, StoreOps } from '../store/store.js';
 
 type Batch = readonly (AuditRecord | EncodedAuditRecord)[];
@@ -25,16 +27,19 @@ type Batch = readonly (AuditRecord | EncodedAuditRecord)[];
 /** Where the worker writes: the server's own database, through a connection of the worker's. */
 type Target = { readonly sqliteFile: string } | { readonly postgresUrl: string };
 
-type Request = { readonly id: number; readonly records: Batch } | { readonly close: true };
+type Request =
+  | { readonly id: number; readonly records: Batch }
+  | { readonly id: number; readonly prune: { readonly before: string; readonly maxRows: number; readonly from?: number } }
+  | { readonly close: true };
 
 type Reply =
-  | { readonly id: number; readonly ok: true }
+  | { readonly id: number; readonly ok: true; readonly pruned?: AuditPruneResult }
   | { readonly id: number; readonly ok: false; readonly error: string }
   | { readonly ready: true }
   | { readonly failed: string }
   | { readonly closed: true };
 
-export interface AuditAppender extends Pick<StoreOps, 'appendAudit'> {
+export interface AuditAppender extends Pick<StoreOps, 'appendAudit'>, Pick<Store, 'pruneAudit'> {
   close(): Promise<void>;
 }
 
@@ -46,15 +51,15 @@ const CLOSE_TIMEOUT_MS = 5_000;
  * worker; otherwise the store itself (in-memory SQLite, which another connection cannot share,
  * and any database when the worker cannot start).
  */
-export async function startAuditWorker(database: string, store: Pick<Store, 'appendAudit' | 'dialect'>, logger: Logger): Promise<AuditAppender> {
-  const fallback: AuditAppender = { appendAudit: (r) => store.appendAudit(r), close: async () => undefined };
+export async function startAuditWorker(database: string, store: Pick<Store, 'appendAudit' | 'pruneAudit' | 'dialect'>, logger: Logger): Promise<AuditAppender> {
+  const fallback: AuditAppender = { appendAudit: (r) => store.appendAudit(r), pruneAudit: (b, n, f) => store.pruneAudit(b, n, f), close: async () => undefined };
   const target = targetOf(database, store.dialect);
   if (target === undefined) return fallback;
 
   // A small young generation: the worker only turns short-lived batches into rows, and every
   // megabyte it holds counts against the server's memory.
   const worker = new Worker(new URL(import.meta.url), { workerData: { auditTarget: target }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (pruned?: AuditPruneResult) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let dead: string | undefined;
   let onClosed: (() => void) | undefined;
@@ -67,7 +72,7 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (pending.size === 0) worker.unref();
-      if (m.ok) p?.resolve();
+      if (m.ok) p?.resolve(m.pruned);
       else p?.reject(new Error(m.error));
     });
     const die = (why: string) => {
@@ -95,20 +100,30 @@ export async function startAuditWorker(database: string, store: Pick<Store, 'app
   // being written (the worker is referenced only while one is pending).
   worker.unref();
 
-  // The worker writes batches in the order they were sent: waiting for the last one is waiting for all.
-  let last: Promise<void> = Promise.resolve();
+  // The worker handles requests in the order they were sent: waiting for the last one is waiting for all.
+  let last: Promise<unknown> = Promise.resolve();
+  const send = (request: Extract<Request, { id: number }>): Promise<AuditPruneResult | undefined> => {
+    const done = new Promise<AuditPruneResult | undefined>((resolve, reject) => {
+      if (pending.size === 0) worker.ref();
+      pending.set(request.id, { resolve, reject });
+      worker.postMessage(request satisfies Request);
+    });
+    last = done.catch(() => undefined);
+    return done;
+  };
   return {
-    appendAudit(records) {
-      if (records.length === 0) return Promise.resolve();
+    async appendAudit(records) {
+      if (records.length === 0) return;
       if (dead !== undefined) return store.appendAudit(records);
-      const id = nextId++;
-      const written = new Promise<void>((resolve, reject) => {
-        if (pending.size === 0) worker.ref();
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, records } satisfies Request);
-      });
-      last = written.catch(() => undefined);
-      return written;
+      await send({ id: nextId++, records });
+    },
+    // Between two batches, on the worker's connection: a chunk of deletes never runs on the
+    // event loop (SQLite's are synchronous), and batches sent meanwhile wait for one chunk only.
+    async pruneAudit(before, maxRows, from) {
+      if (dead !== undefined) return store.pruneAudit(before, maxRows, from);
+      const pruned = await send({ id: nextId++, prune: { before: canonicalTimestamp(before), maxRows, ...(from === undefined ? {} : { from }) } });
+      if (pruned === undefined) throw new Error('the audit writer thread answered a prune without its result');
+      return pruned;
     },
     async close() {
       if (dead !== undefined) return;
@@ -136,6 +151,7 @@ function targetOf(database: string, dialect: Store['dialect']): Target | undefin
 
 interface Writer {
   write(rows: AuditColumns): Promise<void> | void;
+  prune(before: string, maxRows: number, from?: number): Promise<AuditPruneResult>;
   close(): Promise<void> | void;
 }
 
@@ -147,9 +163,9 @@ interface Writer {
 async function openWriter(target: Target): Promise<Writer> {
   if ('postgresUrl' in target) {
     // One connection: batches are written one at a time.
-    const { appendAuditRows, openPostgresPool } = await import('../store/postgres-direct.js');
+    const { appendAuditRows, openPostgresPool, pruneAuditRows } = await import('../store/postgres-direct.js');
     const pool = await openPostgresPool(target.postgresUrl, 1);
-    return { write: (rows) => appendAuditRows(pool, rows), close: () => pool.end() };
+    return { write: (rows) => appendAuditRows(pool, rows), prune: (before, maxRows, from) => pruneAuditRows(pool, before, maxRows, from), close: () => pool.end() };
   }
   const { openSqliteDatabase, SqliteDirect } = await import('../store/sqlite-direct.js');
   const database = openSqliteDatabase(target.sqliteFile);
@@ -158,7 +174,7 @@ async function openWriter(target: Target): Promise<Writer> {
   // it never reads again).
   database.pragma('cache_size = -2048');
   const sqlite = new SqliteDirect(database);
-  return { write: (rows) => sqlite.appendAudit(rows, false), close: () => void database.close() };
+  return { write: (rows) => sqlite.appendAudit(rows, false), prune: (before, maxRows, from) => sqlite.pruneAudit(before, maxRows, from), close: () => void database.close() };
 }
 
 /** The worker side: batches are written one after another in arrival order, each in a transaction of its own. */
@@ -179,6 +195,11 @@ async function runWorker(port: MessagePort, target: Target): Promise<void> {
         return;
       }
       try {
+        if ('prune' in m) {
+          const pruned = await writer.prune(m.prune.before, m.prune.maxRows, m.prune.from);
+          port.postMessage({ id: m.id, ok: true, pruned } satisfies Reply);
+          return;
+        }
         await writer.write(toAuditColumns(m.records));
         port.postMessage({ id: m.id, ok: true } satisfies Reply);
       } catch (e) {

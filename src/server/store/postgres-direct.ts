@@ -4,6 +4,7 @@
  * node-postgres but not Kysely or the rest of the store.
  */
 import type pg from 'pg';
+import { pruneAuditChunk, type AuditPruneResult } from './audit-prune.js';
 import type { AuditColumns } from './columns.js';
 
 /**
@@ -91,6 +92,49 @@ export async function appendAuditRows(pool: pg.Pool, rows: AuditColumns): Promis
     await client.query('commit');
   } catch (e) {
     // A connection that cannot even roll back is closed rather than given back to the pool.
+    await client.query('rollback').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The advisory lock a pruning replica holds, so that replicas do not prune the same rows at once. */
+const AUDIT_PRUNE_LOCK = 7421;
+
+/**
+ * Removes a chunk of audit entries older than `before` (audit-prune.ts), in one transaction on one
+ * connection. Replicas all prune; one at a time: a replica that finds another pruning does nothing
+ * this time (it returns no more to do), and the next pass sees what is left.
+ */
+export async function pruneAuditRows(pool: pg.Pool, before: string, maxRows: number, from?: number): Promise<AuditPruneResult> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_xact_lock($1) as locked', [AUDIT_PRUNE_LOCK]);
+    let result: AuditPruneResult = { deleted: 0, more: false, next: from ?? 0 };
+    if (rows[0]?.locked === true) {
+      result = await pruneAuditChunk(
+        {
+          firstFrom: async (seq) => {
+            const r = (await client.query<{ seq: string; time: string }>('select seq, time from audit_log where seq >= $1 order by seq limit 1', [seq])).rows[0];
+            return r === undefined ? undefined : { seq: Number(r.seq), time: r.time };
+          },
+          lastSeq: async () => {
+            const r = (await client.query<{ seq: string | null }>('select max(seq) as seq from audit_log')).rows[0];
+            return r?.seq === null || r?.seq === undefined ? undefined : Number(r.seq);
+          },
+          deleteRange: async (from, to, cutoff) => (await client.query('delete from audit_log where seq >= $1 and seq < $2 and time < $3', [from, to, cutoff])).rowCount ?? 0,
+        },
+        before,
+        maxRows,
+        from,
+      );
+    }
+    await client.query('commit');
+    return result;
+  } catch (e) {
     await client.query('rollback').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
     throw e;
   } finally {

@@ -12,7 +12,8 @@ import { byteOrder, canonicalTimestamp, hasNul, nowTimestamp, rejectNul, toAudit
 import { migrate, transact } from './migrations.js';
 import { BoundedMap } from '../bounded-map.js';
 import { openSqliteDatabase, READ_CHANGE_MARK, SqliteDirect } from './sqlite-direct.js';
-import { appendAuditRows, auditInsertStatements, openPostgresPool } from './postgres-direct.js';
+import { appendAuditRows, auditInsertStatements, openPostgresPool, pruneAuditRows } from './postgres-direct.js';
+import type { AuditPruneResult } from './audit-prune.js';
 import {
   StoreAlreadyExists,
   StoreNotFound,
@@ -293,7 +294,7 @@ class SqlOps implements StoreOps {
     protected readonly db: Db,
     protected readonly sqlite: SqliteDirect | undefined,
     private readonly inTransaction: boolean,
-    private readonly pool?: pg.Pool,
+    protected readonly pool?: pg.Pool,
   ) {}
 
   async get(kind: ResourceKind, name: string): Promise<StoredResource | undefined> {
@@ -515,6 +516,15 @@ class SqlStore extends SqlOps implements Store {
       const { rows } = await this.kysely.executeQuery<{ n: string }>(CompiledQuery.raw(READ_CHANGE_MARK));
       if (rows[0] === undefined) throw new Error('resource_changes has no row');
       return String(rows[0].n);
+    });
+  }
+
+  async pruneAudit(before: string, maxRows: number, from?: number): Promise<AuditPruneResult> {
+    const cutoff = canonicalTimestamp(before);
+    return this.gate.run(async () => {
+      if (this.sqlite !== undefined) return this.sqlite.pruneAudit(cutoff, maxRows, from);
+      if (this.pool !== undefined) return pruneAuditRows(this.pool, cutoff, maxRows, from);
+      throw new Error('this store has no connection to prune audit entries on');
     });
   }
 

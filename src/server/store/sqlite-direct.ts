@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { BoundedMap } from '../bounded-map.js';
+import { pruneAuditChunk, type AuditPruneResult } from './audit-prune.js';
 import type { AuditColumns } from './columns.js';
 import type { ReadParameter, ResourceRead, ResourcesTable } from './sql-store.js';
 
@@ -86,6 +87,28 @@ export class SqliteDirect {
     // IMMEDIATE like every other write transaction here (see transact): take the write lock up
     // front, waiting on busy_timeout if another process holds it.
     this.insertAuditBatch.immediate(rows);
+  }
+
+  /**
+   * Removes a chunk of audit entries older than `before` (audit-prune.ts). The delete runs in an
+   * IMMEDIATE transaction, like every write here: a plain statement that reads first would fail
+   * at once with SQLITE_BUSY if another connection committed in between.
+   */
+  pruneAudit(before: string, maxRows: number, from?: number): Promise<AuditPruneResult> {
+    const first = this.database.prepare<[number], { seq: number; time: string }>('select seq, time from audit_log where seq >= ? order by seq limit 1');
+    const last = this.database.prepare<[], number | null>('select max(seq) from audit_log').pluck();
+    const remove = this.database.prepare<[number, number, string]>('delete from audit_log where seq >= ? and seq < ? and time < ?');
+    const removeRange = this.database.transaction((from: number, to: number, cutoff: string) => remove.run(from, to, cutoff).changes);
+    return pruneAuditChunk(
+      {
+        firstFrom: async (seq) => first.get(seq),
+        lastSeq: async () => last.get() ?? undefined,
+        deleteRange: async (from, to, cutoff) => removeRange.immediate(from, to, cutoff),
+      },
+      before,
+      maxRows,
+      from,
+    );
   }
 
   changeMark(): string {

@@ -557,6 +557,45 @@ describe.each([
     expect(conflicts).toBeGreaterThanOrEqual(0);
   });
 
+  it('prunes audit entries older than a cutoff, chunk by chunk from where the last stopped, whatever their project, and keeps the rest', async () => {
+    // A database of its own: the prune takes every project's old entries.
+    const own = await openStore(await db!.fresh());
+    try {
+      const day = (d: number, s = 0) => `2024-05-${String(d).padStart(2, '0')}T10:00:${String(s).padStart(2, '0')}.000000Z`;
+      const entry = (time: string, n: number): AuditRecord => ({ time, project: `projects/p${n % 3}`, logId: 'cloudaudit.googleapis.com/activity', entry: { n } });
+      // 25 entries of May 1st, then one of the 20th written among them (out of order), then
+      // 10 of the 20th, then one more of May 2nd written last.
+      await own.appendAudit(Array.from({ length: 25 }, (_, i) => entry(day(1, i), i)));
+      await own.appendAudit([entry(day(20), 100)]);
+      await own.appendAudit(Array.from({ length: 10 }, (_, i) => entry(day(20, i), 200 + i)));
+      await own.appendAudit([entry(day(2), 300)]);
+      const cutoff = '2024-05-10T00:00:00Z';
+      let from: number | undefined;
+      let deleted = 0;
+      let calls = 0;
+      for (;;) {
+        const r = await own.pruneAudit(cutoff, 10, from);
+        calls++;
+        deleted += r.deleted;
+        from = r.next;
+        if (!r.more) break;
+      }
+      expect(deleted).toBe(25);
+      expect(calls).toBe(3);
+      const left = (await own.queryAudit({ limit: 100 })).map((r) => r.entry['n']).sort((x, y) => Number(x) - Number(y));
+      // The one of May 2nd, written after newer ones, waits for a later pass (audit-prune.ts).
+      expect(left).toEqual([100, ...Array.from({ length: 10 }, (_, i) => 200 + i), 300]);
+      // Nothing older than a cutoff: nothing to do.
+      expect(await own.pruneAudit('2024-04-01T00:00:00Z', 10)).toMatchObject({ deleted: 0, more: false });
+      // A cutoff past everything takes all that is left, the late one included.
+      expect(await own.pruneAudit('2030-01-01T00:00:00Z', 100)).toMatchObject({ deleted: 12, more: false });
+      expect(await own.queryAudit({ limit: 10 })).toEqual([]);
+      await expect(own.pruneAudit('yesterday', 10)).rejects.toThrow(/RFC 3339/);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('appends audit records and queries them newest first, by project, time bounds and beforeSeq', async () => {
     const a = project();
     const b = project();

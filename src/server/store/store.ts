@@ -4,6 +4,7 @@
  * secondary lookup keys, and a version that increments on every write (etags derive from it,
  * and compare-and-set on it is how concurrent writers never lose an update).
  */
+import type { AuditPruneResult } from './audit-prune.js';
 
 export const RESOURCE_KINDS = [
   'project',
@@ -138,6 +139,12 @@ export interface Store extends StoreOps {
    * resources read after the mark was read are valid until it changes; one cheap read.
    */
   changeMark(): Promise<string>;
+  /**
+   * Removes audit entries (decisions and Admin Activity alike) older than `before` (an RFC 3339
+   * time), the oldest first, at most a range of `maxRows` of them per call: call again from
+   * `next` while `more` (audit-prune.ts says how the range is found without an index on time).
+   */
+  pruneAudit(before: string, maxRows: number, from?: number): Promise<AuditPruneResult>;
   /** Cheap round trip, for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
