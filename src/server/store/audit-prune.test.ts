@@ -14,7 +14,12 @@ function table(rows: readonly (readonly [seq: number, time: string])[]) {
     deleteRange: async (from, to, before) => {
       deletes.push([from, to]);
       let n = 0;
-      for (const [seq, time] of [...live]) if (seq >= from && seq < to && time < before) live.delete(seq) && n++;
+      for (const [seq, time] of [...live]) {
+        if (seq >= from && seq < to && time < before) {
+          live.delete(seq);
+          n++;
+        }
+      }
       return n;
     },
   };
