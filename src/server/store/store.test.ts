@@ -563,10 +563,11 @@ describe.each([
     try {
       const day = (d: number, s = 0) => `2024-05-${String(d).padStart(2, '0')}T10:00:${String(s).padStart(2, '0')}.000000Z`;
       const entry = (time: string, n: number): AuditRecord => ({ time, project: `projects/p${n % 3}`, logId: 'cloudaudit.googleapis.com/activity', entry: { n } });
-      // 25 entries of May 1st, then one of the 20th written among them (out of order), then
-      // 10 of the 20th, then one more of May 2nd written last.
-      await own.appendAudit(Array.from({ length: 25 }, (_, i) => entry(day(1, i), i)));
+      // 24 entries of May 1st with one of the 20th written among them (out of order, inside the
+      // range the deletes take), then 10 of the 20th, then one more of May 2nd written last.
+      await own.appendAudit(Array.from({ length: 10 }, (_, i) => entry(day(1, i), i)));
       await own.appendAudit([entry(day(20), 100)]);
+      await own.appendAudit(Array.from({ length: 14 }, (_, i) => entry(day(1, 10 + i), 10 + i)));
       await own.appendAudit(Array.from({ length: 10 }, (_, i) => entry(day(20, i), 200 + i)));
       await own.appendAudit([entry(day(2), 300)]);
       const cutoff = '2024-05-10T00:00:00Z';
@@ -580,7 +581,7 @@ describe.each([
         from = r.next;
         if (!r.more) break;
       }
-      expect(deleted).toBe(25);
+      expect(deleted).toBe(24);
       expect(calls).toBe(3);
       const left = (await own.queryAudit({ limit: 100 })).map((r) => r.entry['n']).sort((x, y) => Number(x) - Number(y));
       // The one of May 2nd, written after newer ones, waits for a later pass (audit-prune.ts).
