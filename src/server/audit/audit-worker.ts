@@ -12,9 +12,9 @@
  *
  * The contract is `StoreOps.appendAudit`'s: the promise resolves once the rows are committed and
  * rejects when they were not (the writer retries once and reports a loss). The retention's
- * deletes (`Store.pruneAudit`) go the same way, a chunk per request, between batches. If the worker dies,
- * every pending batch is rejected and later batches are written on the main thread's store, so
- * decisions keep being audited.
+ * deletes (`Store.pruneAudit`) go the same way, a chunk per request, between batches. If the
+ * worker dies, every pending request is rejected and later ones run on the main thread's store,
+ * so decisions keep being audited.
  */
 import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
