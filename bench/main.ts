@@ -623,7 +623,7 @@ function summarize(settings: Settings, scenarios: readonly Scenario[], pairs: re
   for (const s of scenarios) out(scenarioLine(s));
   for (const p of pairs) out(pairedLine(p));
   out('\n=== Targets (ratios from this run; informative, they do not set the exit code) ===');
-  for (const r of ratios) out(`${r.name.padEnd(62)} ${fmt(r.value, 2).padStart(8)}  ${r.reference === true ? '(for comparison)' : `target ${r.target.padEnd(8)} ${r.pass ? 'PASS' : 'MISS'}`}`);
+  for (const r of ratios) out(`${r.name.padEnd(62)} ${fmt(r.value, 3).padStart(8)}  ${r.reference === true ? '(for comparison)' : `target ${r.target.padEnd(8)} ${r.pass ? 'PASS' : 'MISS'}`}`);
   const floorHalf = get('floor-half');
   const atRates = dialects.flatMap((d) => {
     const f = get(`floor-${d.dialect}-half`);
