@@ -539,16 +539,18 @@ async function benchDialect(d: DialectRun): Promise<void> {
   report.rssSmallMB = await measured('server for (a) and (b)', async (server) => {
     const warmJob = d.warmJob(server.webhookUrl, server.ca, 'policy');
     const warm = await run(`${dialect}-warm`, d.labels.warm, warmJob, server.pid);
-    const warmPaired = await d.paired(`${dialect}-warmPaired`, d.labels.warmPaired, { ...warmJob, startIndex: 6_000_000 });
+    // Half load right after (a), as it has always run (the slices' pauses would leave the server
+    // idle before it), then (a)'s paired slices.
     const rate = Math.max(50, Math.round((warm.result?.perSecond ?? 1000) / 2));
     const halfJob = d.warmJob(server.webhookUrl, server.ca, 'policy', openLoop(rate, 1_000_000, settings.durationMs));
     const half = await run(`${dialect}-half`, d.labels.half.replace('50% load', `50% load, ${fmt(rate)}/s`), halfJob, server.pid);
+    const warmPaired = await d.paired(`${dialect}-warmPaired`, d.labels.warmPaired, { ...warmJob, startIndex: 6_000_000 });
     const coldJob = d.coldJob(server.webhookUrl, server.ca);
     const cold = await run(`${dialect}-cold`, d.labels.cold, coldJob, server.pid);
     // The slices go on with new images past those the measured run used.
     const used = (cold.result?.requests ?? 0) + (cold.result?.errors ?? 0);
     const coldPaired = await d.paired(`${dialect}-coldPaired`, d.labels.coldPaired, { ...coldJob, startIndex: coldJob.startIndex + used, maxRequests: coldJob.maxRequests - used });
-    return [warm, warmPaired, half, cold, coldPaired];
+    return [warm, half, warmPaired, cold, coldPaired];
   });
 
   // 3. The background: 1 000 attestors, 100 000 attestations; then (c) on a fresh server.
