@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { BoundedMap } from '../bounded-map.js';
-import { pruneAuditChunk, type AuditPruneResult } from './audit-prune.js';
+import { pruneAuditChunk, type AuditPruneOps, type AuditPruneResult } from './audit-prune.js';
 import type { AuditColumns } from './columns.js';
 import type { ReadParameter, ResourceRead, ResourcesTable } from './sql-store.js';
 
@@ -42,6 +42,7 @@ export class SqliteDirect {
   private insertAudit: Database.Statement<[string, string, string, string]> | undefined;
   private insertAuditBatch: Database.Transaction<(rows: AuditColumns) => void> | undefined;
   private readChangeMark: Database.Statement<[], number> | undefined;
+  private pruneOps: AuditPruneOps | undefined;
   /** get statements, prepared on first use (one per read, never evicted). */
   private readonly reads = new Map<ResourceRead, Database.Statement<[ReadParameter[]], ResourcesTable>>();
   /** list statements by shape and limit, the limit written into the text (see readList). */
@@ -95,20 +96,21 @@ export class SqliteDirect {
    * at once with SQLITE_BUSY if another connection committed in between.
    */
   pruneAudit(before: string, maxRows: number, from?: number): Promise<AuditPruneResult> {
+    this.pruneOps ??= this.auditPruneOps();
+    return pruneAuditChunk(this.pruneOps, before, maxRows, from);
+  }
+
+  /** The prune's statements, prepared once per connection like the insert's. */
+  private auditPruneOps(): AuditPruneOps {
     const first = this.database.prepare<[number], { seq: number; time: string }>('select seq, time from audit_log where seq >= ? order by seq limit 1');
     const last = this.database.prepare<[], number | null>('select max(seq) from audit_log').pluck();
     const remove = this.database.prepare<[number, number, string]>('delete from audit_log where seq >= ? and seq < ? and time < ?');
     const removeRange = this.database.transaction((from: number, to: number, cutoff: string) => remove.run(from, to, cutoff).changes);
-    return pruneAuditChunk(
-      {
-        firstFrom: async (seq) => first.get(seq),
-        lastSeq: async () => last.get() ?? undefined,
-        deleteRange: async (from, to, cutoff) => removeRange.immediate(from, to, cutoff),
-      },
-      before,
-      maxRows,
-      from,
-    );
+    return {
+      firstFrom: async (seq) => first.get(seq),
+      lastSeq: async () => last.get() ?? undefined,
+      deleteRange: async (from, to, cutoff) => removeRange.immediate(from, to, cutoff),
+    };
   }
 
   changeMark(): string {
